@@ -1,0 +1,349 @@
+//! `StepError`: what went wrong in one attempt of a step, and whether retrying can help.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// The error type every boxed error converts into.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Whether a failed attempt can succeed if it is tried again.
+///
+/// ```
+/// use init_core::{ErrorClass, StepError};
+/// assert_eq!(StepError::transient("postgres:5432: connection refused").class(), ErrorClass::Transient);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Retrying can help: connection refused or reset, a name that does not resolve yet, the
+    /// timeout of one attempt, HTTP 429 and 5xx, Vault sealed or in standby.
+    Transient,
+    /// Retrying cannot help: HTTP 400/401/403/404, a template error, a checksum mismatch, a file
+    /// that cannot be written for lack of permission.
+    Permanent,
+    /// The step's configuration is wrong (a bad address, URL, mode or template). Found by
+    /// [`Step::validate`](crate::Step::validate) before anything runs; never retried.
+    Invalid,
+}
+
+/// The error of one attempt of a [`Step`](crate::Step).
+///
+/// A `StepError` says whether a retry can help ([`is_transient`](Self::is_transient)), carries a
+/// lowercase message naming the thing that failed, and keeps the error that caused it as its
+/// [`source`](Self::source). Any standard error converts into it with `?`: an [`io::Error`] is
+/// classified by its kind, anything else counts as transient (the kubelet would retry it too).
+///
+/// `StepError` deliberately does not implement [`std::error::Error`], so that the blanket
+/// conversion from every error type can exist (as with `anyhow::Error`); convert it with
+/// `Box::<dyn Error + Send + Sync>::from` where a standard error is needed.
+///
+/// # Examples
+///
+/// ```
+/// use init_core::StepError;
+///
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// let err = StepError::transient("postgres:5432").with_source(refused);
+/// assert!(err.is_transient());
+/// assert_eq!(err.to_string(), "postgres:5432: connection refused");
+///
+/// fn parse(port: &str) -> Result<u16, StepError> {
+///     Ok(port.parse::<u16>()?) // unclassified errors from `?` are transient
+/// }
+/// assert!(parse("x").unwrap_err().is_transient());
+/// ```
+pub struct StepError {
+    class: ErrorClass,
+    message: String,
+    source: Option<BoxError>,
+    retry_after: Option<Duration>,
+}
+
+impl StepError {
+    fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+            source: None,
+            retry_after: None,
+        }
+    }
+
+    /// An error that a later attempt may not meet.
+    ///
+    /// ```
+    /// assert!(init_core::StepError::transient("vault is sealed").is_transient());
+    /// ```
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Transient, message)
+    }
+
+    /// An error that every later attempt would meet too; the step fails at once.
+    ///
+    /// ```
+    /// assert!(init_core::StepError::permanent("secret/orders/db: permission denied (403)").is_permanent());
+    /// ```
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Permanent, message)
+    }
+
+    /// A configuration error, as returned by [`Step::validate`](crate::Step::validate).
+    ///
+    /// ```
+    /// let err = init_core::StepError::invalid("address \"postgres\": expected host:port");
+    /// assert!(err.is_invalid() && !err.is_transient());
+    /// ```
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Invalid, message)
+    }
+
+    /// An error of the given class.
+    ///
+    /// ```
+    /// use init_core::{ErrorClass, StepError};
+    /// assert!(StepError::with_class(ErrorClass::Permanent, "gone").is_permanent());
+    /// ```
+    pub fn with_class(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self::new(class, message)
+    }
+
+    /// Classifies any standard error: an [`io::Error`] (also when it is the outermost error of a
+    /// box) by its kind, anything else as transient. The message is the error's own.
+    ///
+    /// ```
+    /// use std::io::{Error, ErrorKind};
+    /// let err = init_core::StepError::from_error(Error::from(ErrorKind::PermissionDenied));
+    /// assert!(err.is_permanent());
+    /// ```
+    pub fn from_error(error: impl Into<BoxError>) -> Self {
+        let error: BoxError = error.into();
+        let class = match error.downcast_ref::<io::Error>() {
+            Some(io) => classify_io(io.kind()),
+            None => ErrorClass::Transient,
+        };
+        Self {
+            class,
+            message: String::new(),
+            source: Some(error),
+            retry_after: None,
+        }
+    }
+
+    /// Keeps `source` as the cause; it is shown after the message (`message: source`).
+    ///
+    /// ```
+    /// let err = init_core::StepError::permanent("/config/app.toml")
+    ///     .with_source(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+    /// assert_eq!(err.to_string(), "/config/app.toml: permission denied");
+    /// ```
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Asks the executor to try again after `delay` instead of the policy's next backoff delay
+    /// (still capped by the time left). Waits use it to poll a refused port quickly, and HTTP
+    /// steps to honour `Retry-After`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = init_core::StepError::transient("busy").with_retry_after(Duration::from_secs(2));
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// Puts `context` in front of the message: `context: message`.
+    ///
+    /// ```
+    /// let err = init_core::StepError::permanent("not found (404)").context("secret/orders/db");
+    /// assert_eq!(err.to_string(), "secret/orders/db: not found (404)");
+    /// ```
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = if self.message.is_empty() {
+            context.to_string()
+        } else {
+            format!("{context}: {}", self.message)
+        };
+        self
+    }
+
+    /// The class: transient, permanent or invalid.
+    ///
+    /// ```
+    /// # use init_core::{ErrorClass, StepError};
+    /// assert_eq!(StepError::invalid("x").class(), ErrorClass::Invalid);
+    /// ```
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// Whether a later attempt may succeed.
+    ///
+    /// ```
+    /// assert!(init_core::StepError::transient("x").is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        self.class == ErrorClass::Transient
+    }
+
+    /// Whether every later attempt would fail too.
+    ///
+    /// ```
+    /// assert!(init_core::StepError::permanent("x").is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        self.class == ErrorClass::Permanent
+    }
+
+    /// Whether this is a configuration error found by validation.
+    ///
+    /// ```
+    /// assert!(init_core::StepError::invalid("x").is_invalid());
+    /// ```
+    pub fn is_invalid(&self) -> bool {
+        self.class == ErrorClass::Invalid
+    }
+
+    /// The delay the step asked for before the next attempt, if any.
+    ///
+    /// ```
+    /// assert_eq!(init_core::StepError::transient("x").retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The error's own message, without its sources.
+    ///
+    /// ```
+    /// let err = init_core::StepError::transient("redis:6379").with_source(std::io::Error::other("reset"));
+    /// assert_eq!(err.message(), "redis:6379");
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error that caused this one.
+    ///
+    /// ```
+    /// let err = init_core::StepError::transient("x").with_source(std::io::Error::other("cause"));
+    /// assert_eq!(err.source().unwrap().to_string(), "cause");
+    /// ```
+    pub fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// The class of an [`io::ErrorKind`]: what waits for the network or a slow volume is transient,
+/// what a retry cannot change is permanent.
+///
+/// ```
+/// use init_core::{classify_io, ErrorClass};
+/// use std::io::ErrorKind;
+/// assert_eq!(classify_io(ErrorKind::ConnectionRefused), ErrorClass::Transient);
+/// assert_eq!(classify_io(ErrorKind::PermissionDenied), ErrorClass::Permanent);
+/// ```
+pub fn classify_io(kind: io::ErrorKind) -> ErrorClass {
+    use io::ErrorKind::*;
+    match kind {
+        PermissionDenied | InvalidInput | InvalidData | Unsupported | AlreadyExists
+        | ReadOnlyFilesystem | IsADirectory | NotADirectory | DirectoryNotEmpty
+        | InvalidFilename | FileTooLarge | StorageFull | QuotaExceeded | CrossesDevices
+        | TooManyLinks | ArgumentListTooLong | NotSeekable | OutOfMemory => ErrorClass::Permanent,
+        _ => ErrorClass::Transient,
+    }
+}
+
+impl fmt::Display for StepError {
+    /// `message: source: source's source …`, each part once.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        let mut last = String::new();
+        if !self.message.is_empty() {
+            f.write_str(&self.message)?;
+            last.clone_from(&self.message);
+            first = false;
+        }
+        let mut next = self.source();
+        while let Some(err) = next {
+            let text = err.to_string();
+            // Many errors repeat their source in their own message; print each part once.
+            if !text.is_empty() && !last.ends_with(&text) {
+                if !first {
+                    f.write_str(": ")?;
+                }
+                f.write_str(&lowercase_first(&text))?;
+                first = false;
+                last = text;
+            }
+            next = err.source();
+        }
+        Ok(())
+    }
+}
+
+/// Std's io errors say "Connection refused"; our messages are lowercase.
+fn lowercase_first(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), Some(d)) if c.is_uppercase() && !d.is_uppercase() => {
+            let mut out = c.to_lowercase().collect::<String>();
+            out.push_str(&text[c.len_utf8()..]);
+            out.into()
+        }
+        _ => text.into(),
+    }
+}
+
+impl fmt::Debug for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepError")
+            .field("class", &self.class)
+            .field("message", &self.to_string())
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
+}
+
+impl<E> From<E> for StepError
+where
+    E: StdError + Send + Sync + 'static,
+{
+    fn from(error: E) -> Self {
+        Self::from_error(error)
+    }
+}
+
+impl From<StepError> for BoxError {
+    fn from(error: StepError) -> Self {
+        Box::new(AsStd(error))
+    }
+}
+
+/// `StepError` seen as a standard error (see the note on [`StepError`]).
+struct AsStd(StepError);
+
+impl fmt::Debug for AsStd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for AsStd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for AsStd {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}

@@ -1,0 +1,341 @@
+//! The executor: runs a validated plan's stages in order, and each step's attempts under its
+//! policy (retry, attempt timeout, step timeout, plan deadline, cancellation, `once` markers).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::context::Context;
+use crate::error::StepError;
+use crate::plan::{Plan, Stage};
+use crate::policy::OnFailure;
+use crate::report::{Outcome, Report, StepReport, StepStatus};
+use crate::step::Step;
+
+/// Attempt failures that repeat the previous error are logged at `debug` in between these
+/// `warn` lines, so a wait that polls a refused port every few milliseconds stays readable.
+const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = Outcome>) -> Report {
+    let start = Instant::now();
+    let mut report = Report::new(plan.name());
+    if let Err(err) = plan.validate() {
+        report.outcome = Outcome::Invalid;
+        report.error = Some(ctx.redact(&err.to_string()));
+        tracing::error!(plan = plan.name(), error = %report.error.as_deref().unwrap_or_default(), "plan is invalid");
+        return report;
+    }
+    let deadline = plan.deadline().map(|d| start + d);
+    let stages = run_stages(plan, ctx, deadline);
+    let mut stages = pin!(stages);
+    let mut stop = pin!(stop);
+    let (steps, mut outcome) = tokio::select! {
+        biased;
+        done = &mut stages => done,
+        stopped = &mut stop => {
+            // Cancelling the context makes every in-flight attempt and sleep return at its next
+            // poll; the stages then mark what is left as skipped.
+            ctx.cancellation().cancel();
+            let (steps, _) = stages.await;
+            (steps, stopped)
+        }
+    };
+    if outcome == Outcome::Succeeded && ctx.cancellation().is_cancelled() {
+        outcome = Outcome::Terminated;
+    }
+    report.steps = steps;
+    report.outcome = outcome;
+    report.elapsed = start.elapsed();
+    match report.failure_line() {
+        None => tracing::info!(plan = plan.name(), elapsed_ms = millis(report.elapsed), "plan succeeded"),
+        Some(line) => tracing::error!(plan = plan.name(), outcome = ?report.outcome, "{line}"),
+    }
+    report
+}
+
+async fn run_stages(
+    plan: &Plan,
+    ctx: &Context,
+    deadline: Option<Instant>,
+) -> (Vec<StepReport>, Outcome) {
+    let mut steps = Vec::new();
+    let mut outcome = Outcome::Succeeded;
+    let state_dir = plan.state_dir();
+    for stage in plan.stages() {
+        let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
+        if outcome != Outcome::Succeeded || ctx.cancellation().is_cancelled() || past_deadline {
+            if past_deadline && outcome == Outcome::Succeeded {
+                outcome = Outcome::TimedOut;
+            }
+            steps.extend(stage.steps().iter().map(|s| StepReport::new(s.name(), StepStatus::Skipped)));
+            continue;
+        }
+        let reports = match stage {
+            Stage::One(step) => vec![run_step(step.as_ref(), ctx, deadline, state_dir).await],
+            Stage::Group(members) => run_group(members, ctx, deadline, state_dir).await,
+        };
+        for r in &reports {
+            if r.status == StepStatus::Failed && !r.optional && outcome == Outcome::Succeeded {
+                outcome = if r.timed_out { Outcome::TimedOut } else { Outcome::Failed };
+            }
+        }
+        steps.extend(reports);
+    }
+    (steps, outcome)
+}
+
+async fn run_group(
+    members: &[Box<dyn Step>],
+    ctx: &Context,
+    deadline: Option<Instant>,
+    state_dir: Option<&Path>,
+) -> Vec<StepReport> {
+    let group = ctx.child();
+    join_all(members.iter().map(|step| {
+        let member = group.child();
+        let group = &group;
+        async move {
+            let report = run_step(step.as_ref(), &member, deadline, state_dir).await;
+            if report.status == StepStatus::Failed && !report.optional {
+                group.cancellation().cancel();
+            }
+            report
+        }
+    }))
+    .await
+}
+
+/// Runs one step to its end: attempts, sleeps, timeouts, marker. Never panics on its error.
+pub(crate) async fn run_step(
+    step: &dyn Step,
+    ctx: &Context,
+    plan_deadline: Option<Instant>,
+    state_dir: Option<&Path>,
+) -> StepReport {
+    let span = tracing::info_span!("step", name = step.name());
+    attempts(step, ctx, plan_deadline, state_dir)
+        .instrument(span)
+        .await
+}
+
+async fn attempts(
+    step: &dyn Step,
+    ctx: &Context,
+    plan_deadline: Option<Instant>,
+    state_dir: Option<&Path>,
+) -> StepReport {
+    let policy = step.policy();
+    let mut report = StepReport::new(step.name(), StepStatus::Succeeded);
+    report.optional = policy.on_failure() == OnFailure::Continue;
+
+    let marker = policy
+        .once()
+        .then(|| state_dir.map(|dir| marker_path(dir, step.name())))
+        .flatten();
+    if let Some(marker) = &marker
+        && marker.exists()
+    {
+        tracing::info!(marker = %marker.display(), "already succeeded in an earlier run; skipped");
+        report.status = StepStatus::Skipped;
+        return report;
+    }
+
+    let start = Instant::now();
+    let deadline = earliest(policy.timeout().map(|t| start + t), plan_deadline);
+    let mut delays = None;
+    let mut last_error: Option<String> = None;
+    let mut last_warned: Option<(String, Instant)> = None;
+    let cancelled = ctx.cancellation().cancelled();
+    let mut cancelled = pin!(cancelled);
+
+    loop {
+        report.attempts += 1;
+        let attempt_start = Instant::now();
+        let limit = earliest(policy.attempt_timeout().map(|t| attempt_start + t), deadline);
+        let attempt = step.run(ctx);
+        let result = tokio::select! {
+            biased;
+            () = &mut cancelled => {
+                return finish_cancelled(report, start, last_error);
+            }
+            result = with_limit(limit, attempt) => result,
+        };
+        let error = match result {
+            Ok(Ok(())) => {
+                report.elapsed = start.elapsed();
+                if let Some(marker) = &marker {
+                    record_marker(marker);
+                }
+                tracing::info!(attempts = report.attempts, elapsed_ms = millis(report.elapsed), "step succeeded");
+                return report;
+            }
+            Ok(Err(error)) => error,
+            Err(Elapsed) => {
+                let cut_by_deadline = deadline.is_some_and(|d| Instant::now() >= d)
+                    && limit == deadline;
+                if cut_by_deadline && last_error.is_some() {
+                    // The last attempt ran into the step's own deadline: the error worth
+                    // reporting is the one before it.
+                    return finish_failed(report, start, last_error, true);
+                }
+                StepError::transient(format!(
+                    "attempt timed out after {}",
+                    format_duration(Instant::now() - attempt_start)
+                ))
+            }
+        };
+        let text = ctx.redact(&error.to_string());
+        if !error.is_transient() {
+            tracing::error!(attempt = report.attempts, error = %text, "attempt failed; not retrying ({:?} error)", error.class());
+            return finish_failed(report, start, Some(text), false);
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return finish_failed(report, start, Some(text), true);
+        }
+        let delays = delays.get_or_insert_with(|| policy.retry().delays());
+        let Some(backoff) = delays.next() else {
+            tracing::warn!(attempt = report.attempts, error = %text, "attempt failed; no attempts left");
+            return finish_failed(report, start, Some(text), false);
+        };
+        let mut wake = now + error.retry_after().unwrap_or(backoff);
+        if let Some(d) = deadline
+            && wake > d
+        {
+            // The last attempt happens at the deadline, not before.
+            wake = d;
+        }
+        log_attempt_failure(&mut last_warned, report.attempts, &text, wake - now, now);
+        last_error = Some(text);
+        tokio::select! {
+            biased;
+            () = &mut cancelled => return finish_cancelled(report, start, last_error),
+            () = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+fn log_attempt_failure(
+    last_warned: &mut Option<(String, Instant)>,
+    attempt: u32,
+    text: &str,
+    next: Duration,
+    now: Instant,
+) {
+    let repeat = last_warned
+        .as_ref()
+        .is_some_and(|(prev, at)| prev == text && now - *at < REPEAT_LOG_INTERVAL);
+    let next_delay_ms = millis(next);
+    if repeat {
+        tracing::debug!(attempt, error = %text, next_delay_ms, "attempt failed");
+    } else {
+        tracing::warn!(attempt, error = %text, next_delay_ms, "attempt failed");
+        *last_warned = Some((text.to_owned(), now));
+    }
+}
+
+fn finish_failed(
+    mut report: StepReport,
+    start: Instant,
+    error: Option<String>,
+    timed_out: bool,
+) -> StepReport {
+    report.status = StepStatus::Failed;
+    report.elapsed = start.elapsed();
+    report.timed_out = timed_out;
+    report.error = error;
+    if report.optional {
+        tracing::warn!("{}; optional, continuing", report.summary());
+    } else {
+        tracing::error!("{}", report.summary());
+    }
+    report
+}
+
+fn finish_cancelled(mut report: StepReport, start: Instant, error: Option<String>) -> StepReport {
+    report.status = StepStatus::Cancelled;
+    report.elapsed = start.elapsed();
+    report.error = error;
+    tracing::warn!(attempts = report.attempts, "step cancelled");
+    report
+}
+
+/// The attempt's own time ran out.
+struct Elapsed;
+
+async fn with_limit<F: Future>(limit: Option<Instant>, fut: F) -> Result<F::Output, Elapsed> {
+    match limit {
+        // `timeout_at` polls the future before the timer, so an attempt that starts at (or
+        // after) its deadline still gets one poll: an answer that is ready at once counts.
+        Some(limit) => tokio::time::timeout_at(limit, fut).await.map_err(|_| Elapsed),
+        None => Ok(fut.await),
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn format_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// `<state dir>/<name>.done`, with every byte outside `[A-Za-z0-9._-]` percent-encoded so that
+/// any step name maps to one file name and back.
+pub(crate) fn marker_path(dir: &Path, name: &str) -> PathBuf {
+    let mut file = String::with_capacity(name.len() + 5);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || (b == b'.' && !file.is_empty()) {
+            file.push(char::from(b));
+        } else {
+            file.push_str(&format!("%{b:02X}"));
+        }
+    }
+    file.push_str(".done");
+    dir.join(file)
+}
+
+/// Writes the marker atomically (temp file and rename); a failure only costs a rerun of an
+/// idempotent step, so it is logged, not fatal.
+fn record_marker(marker: &Path) {
+    let write = || -> std::io::Result<()> {
+        let dir = marker.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = marker.with_extension("done.tmp");
+        std::fs::write(&tmp, b"succeeded\n")?;
+        std::fs::rename(&tmp, marker)
+    };
+    if let Err(err) = write() {
+        tracing::warn!(marker = %marker.display(), error = %err, "could not record that the step succeeded; it will run again on a rerun");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_names_are_safe_and_distinct() {
+        let dir = Path::new("/state");
+        assert_eq!(marker_path(dir, "migrate-db"), Path::new("/state/migrate-db.done"));
+        assert_eq!(marker_path(dir, "../x"), Path::new("/state/%2E.%2Fx.done"));
+        assert_ne!(marker_path(dir, "a/b"), marker_path(dir, "a_b"));
+        assert_eq!(marker_path(dir, "pg:5432"), Path::new("/state/pg%3A5432.done"));
+    }
+}

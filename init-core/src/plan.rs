@@ -1,0 +1,363 @@
+//! `Plan`: the ordered steps and concurrent groups of one init binary, checked before anything
+//! runs.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::executor;
+use crate::report::{Outcome, Report};
+use crate::step::Step;
+
+/// A position in the plan: one step, or a group whose members run at once.
+pub(crate) enum Stage {
+    One(Box<dyn Step>),
+    Group(Vec<Box<dyn Step>>),
+}
+
+impl Stage {
+    pub(crate) fn steps(&self) -> &[Box<dyn Step>] {
+        match self {
+            Stage::One(step) => std::slice::from_ref(step),
+            Stage::Group(steps) => steps,
+        }
+    }
+}
+
+/// The steps of an init binary, in order, with concurrent groups, an optional overall deadline
+/// and an optional state directory for `once` steps.
+///
+/// [`run`](Self::run) first validates everything ([`validate`](Self::validate)): every step's
+/// configuration, every policy, unique names. A plan that fails validation runs nothing and
+/// reports [`Outcome::Invalid`] (exit code 2). Then the stages run in order; a failed step
+/// aborts the plan unless it is optional, and an aborting failure in a group cancels its
+/// siblings.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use init_core::prelude::*;
+///
+/// # #[derive(Debug)] struct Noop(&'static str);
+/// # #[async_trait] impl Step for Noop {
+/// #     fn name(&self) -> &str { self.0 }
+/// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+/// # }
+/// let plan = Plan::new("orders-init")
+///     .concurrently([Noop("postgres").boxed(), Noop("redis").boxed()])
+///     .step(Noop("migrate"))
+///     .with_deadline(Duration::from_secs(300));
+/// assert_eq!(plan.step_names(), ["postgres", "redis", "migrate"]);
+/// assert!(plan.validate().is_ok());
+/// ```
+pub struct Plan {
+    name: String,
+    stages: Vec<Stage>,
+    deadline: Option<Duration>,
+    state_dir: Option<PathBuf>,
+}
+
+impl Plan {
+    /// An empty plan called `name` (the name appears in the report and the logs).
+    ///
+    /// ```
+    /// assert_eq!(init_core::Plan::new("orders-init").name(), "orders-init");
+    /// ```
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            stages: Vec::new(),
+            deadline: None,
+            state_dir: None,
+        }
+    }
+
+    /// The plan's name.
+    ///
+    /// ```
+    /// assert_eq!(init_core::Plan::new("p").name(), "p");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Appends a step that runs after everything before it.
+    ///
+    /// ```
+    /// # use init_core::prelude::*;
+    /// # #[derive(Debug)] struct Noop;
+    /// # #[async_trait] impl Step for Noop {
+    /// #     fn name(&self) -> &str { "noop" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// let plan = Plan::new("p").step(Noop);
+    /// assert_eq!(plan.step_names(), ["noop"]);
+    /// ```
+    pub fn step(mut self, step: impl Step + 'static) -> Self {
+        self.stages.push(Stage::One(Box::new(step)));
+        self
+    }
+
+    /// Appends a group of steps that run at once; all must succeed (optional ones aside), and
+    /// an aborting failure cancels the others.
+    ///
+    /// ```
+    /// # use init_core::prelude::*;
+    /// # #[derive(Debug)] struct Noop(&'static str);
+    /// # #[async_trait] impl Step for Noop {
+    /// #     fn name(&self) -> &str { self.0 }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// let plan = Plan::new("p").concurrently([Noop("a").boxed(), Noop("b").boxed()]);
+    /// assert_eq!(plan.step_names(), ["a", "b"]);
+    /// ```
+    pub fn concurrently(mut self, steps: impl IntoIterator<Item = Box<dyn Step>>) -> Self {
+        self.stages.push(Stage::Group(steps.into_iter().collect()));
+        self
+    }
+
+    /// Bounds the whole run; when it passes, the running step is stopped and the plan ends
+    /// with [`Outcome::TimedOut`] (exit code 124).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let plan = init_core::Plan::new("p").with_deadline(Duration::from_secs(120));
+    /// assert_eq!(plan.deadline(), Some(Duration::from_secs(120)));
+    /// ```
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The directory where `once` steps record that they succeeded (an `emptyDir` shared by
+    /// the pod's init containers survives their restarts). It is created when needed.
+    ///
+    /// ```
+    /// let plan = init_core::Plan::new("p").with_state_dir("/run/initkit");
+    /// assert_eq!(plan.state_dir().unwrap(), std::path::Path::new("/run/initkit"));
+    /// ```
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The overall deadline, if any.
+    ///
+    /// ```
+    /// assert_eq!(init_core::Plan::new("p").deadline(), None);
+    /// ```
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    /// The state directory, if any.
+    ///
+    /// ```
+    /// assert_eq!(init_core::Plan::new("p").state_dir(), None);
+    /// ```
+    pub fn state_dir(&self) -> Option<&Path> {
+        self.state_dir.as_deref()
+    }
+
+    /// The names of all steps, in plan order.
+    ///
+    /// ```
+    /// assert!(init_core::Plan::new("p").step_names().is_empty());
+    /// ```
+    pub fn step_names(&self) -> Vec<&str> {
+        self.stages
+            .iter()
+            .flat_map(Stage::steps)
+            .map(|s| s.name())
+            .collect()
+    }
+
+    pub(crate) fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// Checks everything before anything runs: every step's
+    /// [`validate`](crate::Step::validate), every policy, unique non-empty names, no empty
+    /// group, a state directory when a step is `once`, a non-zero deadline.
+    ///
+    /// # Errors
+    ///
+    /// A [`PlanError`] listing every problem found, each naming the step.
+    ///
+    /// ```
+    /// # use init_core::prelude::*;
+    /// # #[derive(Debug)] struct Noop;
+    /// # #[async_trait] impl Step for Noop {
+    /// #     fn name(&self) -> &str { "db" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// let err = Plan::new("p").step(Noop).step(Noop).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "duplicate step name \"db\"");
+    /// ```
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let mut problems = Vec::new();
+        if self.deadline == Some(Duration::ZERO) {
+            problems.push("deadline = 0s: expected a duration greater than zero".to_owned());
+        }
+        let mut seen = HashSet::new();
+        for stage in &self.stages {
+            if let Stage::Group(steps) = stage
+                && steps.is_empty()
+            {
+                problems.push("a concurrent group has no steps".to_owned());
+            }
+            for step in stage.steps() {
+                let name = step.name();
+                if name.trim().is_empty() {
+                    problems.push("a step has an empty name".to_owned());
+                } else if !seen.insert(name) {
+                    problems.push(format!("duplicate step name \"{name}\""));
+                    continue;
+                }
+                if let Err(err) = step.validate() {
+                    problems.push(format!("step \"{name}\": {err}"));
+                }
+                let policy = step.policy();
+                if let Err(err) = policy.validate() {
+                    problems.push(format!("step \"{name}\": {err}"));
+                }
+                if policy.once() && self.state_dir.is_none() {
+                    problems.push(format!(
+                        "step \"{name}\" is `once` but the plan has no state directory \
+                         (Plan::with_state_dir)"
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(PlanError { problems })
+        }
+    }
+
+    /// Validates, then runs every stage with `ctx` and reports what happened. Never panics on
+    /// a step's error; a plan that fails validation runs no step.
+    ///
+    /// ```
+    /// # use init_core::prelude::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let report = Plan::new("empty").run(&Context::new()).await;
+    /// assert!(report.is_success());
+    /// # });
+    /// ```
+    pub async fn run(&self, ctx: &Context) -> Report {
+        self.run_until(ctx, std::future::pending()).await
+    }
+
+    /// Like [`run`](Self::run), and when `stop` completes first its outcome ends the run: the
+    /// context is cancelled, in-flight attempts are dropped (their steps reported
+    /// `cancelled`) and the rest is skipped. [`run_main`](Self::run_main) passes the signal
+    /// handler here.
+    ///
+    /// ```
+    /// # use init_core::prelude::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let report = Plan::new("p").run_until(&Context::new(), std::future::pending()).await;
+    /// assert!(report.is_success());
+    /// # });
+    /// ```
+    pub async fn run_until(&self, ctx: &Context, stop: impl Future<Output = Outcome>) -> Report {
+        executor::run(self, ctx, stop).await
+    }
+
+    /// A readable outline of the plan for `INITKIT_DRY_RUN`: one line per step with its
+    /// policy, groups indented together.
+    ///
+    /// ```
+    /// let outline = init_core::Plan::new("p").outline();
+    /// assert!(outline.starts_with("plan \"p\""));
+    /// ```
+    pub fn outline(&self) -> String {
+        use fmt::Write;
+        let mut out = format!("plan \"{}\"", self.name);
+        if let Some(deadline) = self.deadline {
+            let _ = write!(out, " (deadline {deadline:?})");
+        }
+        out.push('\n');
+        for (i, stage) in self.stages.iter().enumerate() {
+            let concurrent = matches!(stage, Stage::Group(_));
+            for step in stage.steps() {
+                let p = step.policy();
+                let r = p.retry();
+                let attempts = r
+                    .max_attempts()
+                    .map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+                let _ = write!(
+                    out,
+                    "{:>3}. {}{} attempts={attempts} backoff={:?}..{:?}",
+                    i + 1,
+                    if concurrent { "| " } else { "" },
+                    step.name(),
+                    r.initial_delay(),
+                    r.max_delay(),
+                );
+                if let Some(t) = p.attempt_timeout() {
+                    let _ = write!(out, " attempt_timeout={t:?}");
+                }
+                if let Some(t) = p.timeout() {
+                    let _ = write!(out, " timeout={t:?}");
+                }
+                if p.on_failure() == crate::OnFailure::Continue {
+                    out.push_str(" optional");
+                }
+                if p.once() {
+                    out.push_str(" once");
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("name", &self.name)
+            .field("steps", &self.step_names())
+            .field("deadline", &self.deadline)
+            .field("state_dir", &self.state_dir)
+            .finish()
+    }
+}
+
+/// Why a plan was refused before it ran: every problem found, each naming the step.
+///
+/// ```
+/// let err = init_core::Plan::new("p").with_deadline(std::time::Duration::ZERO).validate().unwrap_err();
+/// assert_eq!(err.problems().len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    problems: Vec<String>,
+}
+
+impl PlanError {
+    /// Each problem, one line each.
+    ///
+    /// ```
+    /// let err = init_core::Plan::new("p").with_deadline(std::time::Duration::ZERO).validate().unwrap_err();
+    /// assert!(err.problems()[0].starts_with("deadline"));
+    /// ```
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problems.join("; "))
+    }
+}
+
+impl std::error::Error for PlanError {}

@@ -1,0 +1,281 @@
+//! The process contract: `run_main` and `run_main_then_exec` (runtime, logging, signals, exit
+//! codes, the JSON report and the Kubernetes termination message).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::context::Context;
+use crate::logging::LogSettings;
+use crate::plan::Plan;
+use crate::redact::Redactor;
+use crate::report::{Outcome, Report};
+
+/// Where Kubernetes reads the termination message by default.
+const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+/// Kubernetes shows at most 4096 bytes of it.
+const TERMINATION_MESSAGE_MAX: usize = 4096;
+
+impl Plan {
+    /// Runs the plan as the whole process: the entry point of an init binary.
+    ///
+    /// 1. Reads `INITKIT_LOG` (env-filter syntax, default `info`) and `INITKIT_LOG_FORMAT`
+    ///    (`text` or `json`) and logs to stderr, every line redacted.
+    /// 2. With `INITKIT_DRY_RUN=1`, prints the plan's outline, validates it and exits.
+    /// 3. Runs the plan on a current-thread runtime. SIGTERM and SIGINT cancel the work in
+    ///    flight (its futures are dropped, child processes started with `kill_on_drop` die).
+    /// 4. Writes the JSON report to `INITKIT_REPORT` when set, and one line to the termination
+    ///    message file (`INITKIT_TERMINATION_LOG`, default `/dev/termination-log` when it
+    ///    exists), at most 4096 bytes, redacted.
+    ///
+    /// | exit | when |
+    /// |---|---|
+    /// | 0 | every step succeeded or was skipped |
+    /// | 1 | a step failed (permanent error or attempts exhausted) |
+    /// | 2 | invalid plan or configuration, found before anything ran |
+    /// | 124 | a step timeout or the plan deadline ran out |
+    /// | 130 / 143 | SIGINT / SIGTERM |
+    ///
+    /// ```no_run
+    /// use init_core::Plan;
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     Plan::new("orders-init").run_main()
+    /// }
+    /// ```
+    pub fn run_main(self) -> ExitCode {
+        ExitCode::from(run_process(&self, Env::process()).exit_code)
+    }
+
+    /// Runs the plan like [`run_main`](Self::run_main) and, when it succeeds, replaces this
+    /// process with `argv` (`execve`, the program looked up in `PATH`): the program keeps the
+    /// PID, the environment, and owns the signals and the exit code, as with dockerize. On
+    /// failure, returns the plan's exit code; when the program cannot be executed, 127 (not
+    /// found) or 126 (not executable). An empty `argv` is a configuration error (exit 2)
+    /// found before anything runs.
+    ///
+    /// ```no_run
+    /// use init_core::Plan;
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     let argv: Vec<String> = std::env::args().skip(1).collect();
+    ///     Plan::new("entrypoint").run_main_then_exec(argv)
+    /// }
+    /// ```
+    pub fn run_main_then_exec<I, S>(self, argv: I) -> ExitCode
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        let env = Env::process();
+        if argv.is_empty() {
+            eprintln!("initkit: no program to exec: expected a command after the plan's arguments");
+            write_termination_message(&env, "no program to exec: expected a command");
+            return ExitCode::from(Outcome::Invalid.exit_code());
+        }
+        let finished = run_process(&self, env);
+        if finished.exit_code != 0 || finished.dry_run {
+            return ExitCode::from(finished.exit_code);
+        }
+        exec(&argv)
+    }
+}
+
+struct Finished {
+    exit_code: u8,
+    dry_run: bool,
+}
+
+/// The process environment, read once.
+struct Env {
+    log: Result<LogSettings, String>,
+    termination_log: Option<PathBuf>,
+    report: Option<PathBuf>,
+    dry_run: bool,
+}
+
+impl Env {
+    fn process() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let termination_log = var("INITKIT_TERMINATION_LOG").map(PathBuf::from).or_else(|| {
+            Path::new(DEFAULT_TERMINATION_LOG)
+                .exists()
+                .then(|| PathBuf::from(DEFAULT_TERMINATION_LOG))
+        });
+        Self {
+            log: LogSettings::from_lookup(|k| std::env::var(k).ok()),
+            termination_log,
+            report: var("INITKIT_REPORT").map(PathBuf::from),
+            dry_run: var("INITKIT_DRY_RUN").is_some_and(|v| !matches!(v.as_str(), "0" | "false")),
+        }
+    }
+}
+
+fn run_process(plan: &Plan, env: Env) -> Finished {
+    let redactor = Redactor::new();
+    let settings = match &env.log {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("initkit: invalid configuration: {message}");
+            write_termination_message(&env, &format!("invalid configuration: {message}"));
+            return Finished {
+                exit_code: Outcome::Invalid.exit_code(),
+                dry_run: env.dry_run,
+            };
+        }
+    };
+    settings.install(redactor.clone());
+
+    if env.dry_run {
+        print!("{}", plan.outline());
+        let exit_code = match plan.validate() {
+            Ok(()) => {
+                println!("plan is valid");
+                0
+            }
+            Err(err) => {
+                println!("plan is invalid: {}", redactor.redact(&err.to_string()));
+                Outcome::Invalid.exit_code()
+            }
+        };
+        return Finished {
+            exit_code,
+            dry_run: true,
+        };
+    }
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("initkit: cannot start the runtime: {err}");
+            return Finished {
+                exit_code: Outcome::Failed.exit_code(),
+                dry_run: false,
+            };
+        }
+    };
+    let ctx = Context::with_redactor(redactor.clone());
+    let report = runtime.block_on(async {
+        let stop = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(error = %err, "cannot handle SIGTERM/SIGINT; they will end the process without a report");
+                None
+            }
+        };
+        let stopped = async move {
+            match stop {
+                Some((mut term, mut int)) => tokio::select! {
+                    _ = term.recv() => Outcome::Terminated,
+                    _ = int.recv() => Outcome::Interrupted,
+                },
+                None => std::future::pending().await,
+            }
+        };
+        plan.run_until(&ctx, stopped).await
+    });
+    // Blocking tasks still running (a DNS lookup, say) must not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_millis(20));
+
+    if let Some(path) = &env.report {
+        let json = redactor.redact(&report.to_json()).into_owned();
+        if let Err(err) = std::fs::write(path, json + "\n") {
+            eprintln!("initkit: cannot write the report to {}: {err}", path.display());
+        }
+    }
+    if let Some(message) = termination_message(&report, &redactor) {
+        write_termination_message(&env, &message);
+    }
+    Finished {
+        exit_code: report.exit_code(),
+        dry_run: false,
+    }
+}
+
+/// The one line Kubernetes shows in `kubectl describe pod` for this run: why it failed (or that
+/// it succeeded), redacted, on one line, at most 4096 bytes (cut at a character boundary).
+///
+/// ```
+/// use init_core::{Outcome, Redactor, Report, StepReport, StepStatus};
+///
+/// let mut report = Report::new("orders-init");
+/// report.outcome = Outcome::Failed;
+/// let mut step = StepReport::new("vault-db", StepStatus::Failed);
+/// step.attempts = 1;
+/// step.error = Some("secret/orders/db: permission denied (403)".into());
+/// report.steps.push(step);
+/// let line = init_core::termination_message(&report, &Redactor::new()).unwrap();
+/// assert_eq!(line, "step \"vault-db\" failed after 1 attempt in 0.0s: secret/orders/db: permission denied (403)");
+/// ```
+pub fn termination_message(report: &Report, redactor: &Redactor) -> Option<String> {
+    let line = match report.failure_line() {
+        Some(line) => line,
+        None => format!(
+            "plan \"{}\" succeeded: {} steps in {:.1}s",
+            report.plan,
+            report.steps.len(),
+            report.elapsed.as_secs_f64()
+        ),
+    };
+    let line = redactor.redact(&line).replace(['\n', '\r'], " ");
+    Some(truncate(line, TERMINATION_MESSAGE_MAX))
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+fn write_termination_message(env: &Env, message: &str) {
+    if let Some(path) = &env.termination_log {
+        let message = truncate(message.replace(['\n', '\r'], " "), TERMINATION_MESSAGE_MAX);
+        if let Err(err) = std::fs::write(path, message) {
+            eprintln!(
+                "initkit: cannot write the termination message to {}: {err}",
+                path.display()
+            );
+        }
+    }
+}
+
+fn exec(argv: &[OsString]) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let program = &argv[0];
+    tracing::info!(program = %program.to_string_lossy(), "plan succeeded; exec");
+    let err = std::process::Command::new(program).args(&argv[1..]).exec();
+    let code = match err.kind() {
+        std::io::ErrorKind::NotFound => 127,
+        _ => 126,
+    };
+    let message = format!("exec {}: {err}", program.to_string_lossy());
+    eprintln!("initkit: {message}");
+    write_termination_message(&Env::process(), &message);
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_at_a_character_boundary() {
+        let text = "é".repeat(3000); // 6000 bytes
+        let cut = truncate(text, TERMINATION_MESSAGE_MAX);
+        assert!(cut.len() <= TERMINATION_MESSAGE_MAX);
+        assert_eq!(cut.len(), 4096);
+        assert!(cut.chars().all(|c| c == 'é'));
+    }
+}

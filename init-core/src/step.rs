@@ -1,0 +1,311 @@
+//! The `Step` trait (one attempt of one piece of work) and `StepExt`, which attaches a policy to
+//! any step.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::context::Context;
+use crate::error::StepError;
+use crate::policy::{OnFailure, Policy, Retry};
+
+/// One piece of work in a [`Plan`](crate::Plan): wait for a port, read a secret, render a file.
+///
+/// [`run`](Self::run) is **one attempt**: it never loops or sleeps to retry; the executor does,
+/// following the step's [`Policy`]. It returns a [`StepError`] that says whether another attempt
+/// can help. [`validate`](Self::validate) checks the configuration only (addresses, URLs,
+/// template syntax, modes), with no I/O that can wait; the plan runs it for every step before
+/// any step runs.
+///
+/// Steps must be idempotent: the kubelet restarts a failed init container from the start.
+///
+/// # Examples
+///
+/// ```
+/// use init_core::{async_trait, Context, Step, StepError};
+///
+/// #[derive(Debug)]
+/// struct Hello;
+///
+/// #[async_trait]
+/// impl Step for Hello {
+///     fn name(&self) -> &str {
+///         "hello"
+///     }
+///
+///     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+///         ctx.publish("greeting", "hello");
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Step: Send + Sync {
+    /// The step's name: unique in its plan, shown in logs, the report and the termination
+    /// message.
+    fn name(&self) -> &str;
+
+    /// Checks the configuration without waiting on anything; run for every step before any
+    /// step runs. Return [`StepError::invalid`] naming the input and what was expected.
+    ///
+    /// # Errors
+    ///
+    /// A configuration that cannot work.
+    fn validate(&self) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    /// The policy the executor applies; steps override it to change their defaults (waits
+    /// return [`Policy::wait`]), and [`StepExt`] overrides it per use.
+    fn policy(&self) -> Policy {
+        Policy::new()
+    }
+
+    /// One attempt.
+    ///
+    /// # Errors
+    ///
+    /// A [`StepError`] classified as transient (another attempt may succeed) or permanent.
+    async fn run(&self, ctx: &Context) -> Result<(), StepError>;
+}
+
+#[async_trait]
+impl<S: Step + ?Sized> Step for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn validate(&self) -> Result<(), StepError> {
+        (**self).validate()
+    }
+
+    fn policy(&self) -> Policy {
+        (**self).policy()
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        (**self).run(ctx).await
+    }
+}
+
+/// Attaches policy settings and a name to any step. Implemented for every [`Step`].
+///
+/// Each method starts from the step's own policy and changes one thing.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use init_core::{async_trait, Context, OnFailure, Retry, Step, StepError, StepExt};
+///
+/// # #[derive(Debug)] struct Warm;
+/// # #[async_trait] impl Step for Warm {
+/// #     fn name(&self) -> &str { "warm" }
+/// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+/// # }
+/// let step = Warm
+///     .named("warm-cache")
+///     .retry(Retry::new().with_max_attempts(3))
+///     .timeout(Duration::from_secs(30))
+///     .optional();
+/// assert_eq!(step.name(), "warm-cache");
+/// assert_eq!(step.policy().on_failure(), OnFailure::Continue);
+/// ```
+pub trait StepExt: Step + Sized {
+    /// Boxes the step, for [`Plan::concurrently`](crate::Plan::concurrently) and collections.
+    ///
+    /// ```
+    /// # use init_core::{async_trait, Context, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// let steps: Vec<Box<dyn Step>> = vec![A.boxed(), A.named("b").boxed()];
+    /// assert_eq!(steps[1].name(), "b");
+    /// ```
+    fn boxed(self) -> Box<dyn Step>
+    where
+        Self: 'static,
+    {
+        Box::new(self)
+    }
+
+    /// Replaces the whole policy.
+    ///
+    /// ```
+    /// # use init_core::{async_trait, Context, Policy, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// assert_eq!(A.with_policy(Policy::wait()).policy(), Policy::wait());
+    /// ```
+    fn with_policy(self, policy: Policy) -> Configured<Self> {
+        Configured {
+            policy,
+            name: None,
+            inner: self,
+        }
+    }
+
+    /// Gives the step another name.
+    ///
+    /// ```
+    /// # use init_core::{async_trait, Context, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// assert_eq!(A.named("postgres").name(), "postgres");
+    /// ```
+    fn named(self, name: impl Into<String>) -> Configured<Self> {
+        Configured {
+            policy: self.policy(),
+            name: Some(name.into()),
+            inner: self,
+        }
+    }
+
+    /// Sets the retry.
+    ///
+    /// ```
+    /// # use init_core::{async_trait, Context, Retry, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// assert_eq!(A.retry(Retry::never()).policy().retry(), Retry::never());
+    /// ```
+    fn retry(self, retry: Retry) -> Configured<Self> {
+        let policy = self.policy().with_retry(retry);
+        self.with_policy(policy)
+    }
+
+    /// Bounds the whole step (attempts and sleeps).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use init_core::{async_trait, Context, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// assert_eq!(A.timeout(Duration::from_secs(9)).policy().timeout(), Some(Duration::from_secs(9)));
+    /// ```
+    fn timeout(self, timeout: Duration) -> Configured<Self> {
+        let policy = self.policy().with_timeout(timeout);
+        self.with_policy(policy)
+    }
+
+    /// Bounds each attempt.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use init_core::{async_trait, Context, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// let step = A.attempt_timeout(Duration::from_secs(1));
+    /// assert_eq!(step.policy().attempt_timeout(), Some(Duration::from_secs(1)));
+    /// ```
+    fn attempt_timeout(self, timeout: Duration) -> Configured<Self> {
+        let policy = self.policy().with_attempt_timeout(timeout);
+        self.with_policy(policy)
+    }
+
+    /// Makes the step optional: its failure is reported and the plan goes on.
+    ///
+    /// ```
+    /// # use init_core::{async_trait, Context, OnFailure, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// assert_eq!(A.optional().policy().on_failure(), OnFailure::Continue);
+    /// ```
+    fn optional(self) -> Configured<Self> {
+        let policy = self.policy().with_on_failure(OnFailure::Continue);
+        self.with_policy(policy)
+    }
+
+    /// Runs the step once across reruns (needs a plan state directory).
+    ///
+    /// ```
+    /// # use init_core::{async_trait, Context, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// assert!(A.once().policy().once());
+    /// ```
+    fn once(self) -> Configured<Self> {
+        let policy = self.policy().with_once(true);
+        self.with_policy(policy)
+    }
+}
+
+impl<S: Step + Sized> StepExt for S {}
+
+/// A step with a policy or name set by [`StepExt`].
+///
+/// ```
+/// # use init_core::{async_trait, Context, Step, StepError, StepExt};
+/// # #[derive(Debug)] struct A;
+/// # #[async_trait] impl Step for A {
+/// #     fn name(&self) -> &str { "a" }
+/// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+/// # }
+/// let configured: init_core::Configured<A> = A.once();
+/// assert_eq!(configured.inner().name(), "a");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Configured<S> {
+    inner: S,
+    name: Option<String>,
+    policy: Policy,
+}
+
+impl<S> Configured<S> {
+    /// The step inside.
+    ///
+    /// ```
+    /// # use init_core::{async_trait, Context, Step, StepError, StepExt};
+    /// # #[derive(Debug)] struct A;
+    /// # #[async_trait] impl Step for A {
+    /// #     fn name(&self) -> &str { "a" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// assert_eq!(A.named("b").inner().name(), "a");
+    /// ```
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+#[async_trait]
+impl<S: Step> Step for Configured<S> {
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_else(|| self.inner.name())
+    }
+
+    fn validate(&self) -> Result<(), StepError> {
+        self.inner.validate()
+    }
+
+    fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        self.inner.run(ctx).await
+    }
+}

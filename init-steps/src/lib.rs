@@ -1,0 +1,1 @@
+//! Ready-made steps for initkit plans, one Cargo feature per family.
