@@ -1,0 +1,213 @@
+//! The shared atomic file writer: a temp file in the destination directory, written and
+//! fsynced, its mode (and owner, when asked) set, then renamed over the destination and the
+//! directory fsynced. A reader sees the old file or the new one, never a mix.
+
+use std::fs::{self, File, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use init_core::StepError;
+
+/// How a file is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WriteOptions {
+    /// The file's mode (permission bits, e.g. `0o600`); `None` keeps the existing file's mode,
+    /// or for a new file `0o644` less the process umask.
+    pub(crate) mode: Option<u32>,
+    /// The file's owner `(uid, gid)`; `None` leaves it to the process's.
+    pub(crate) owner: Option<(Option<u32>, Option<u32>)>,
+}
+
+impl WriteOptions {
+    /// Mode `0o600`, for anything secret.
+    pub(crate) const fn secret() -> Self {
+        Self {
+            mode: Some(0o600),
+            owner: None,
+        }
+    }
+}
+
+/// Checks a mode given by a user: permission bits only (`0o7777` at most).
+pub(crate) fn validate_mode(mode: u32, what: &str) -> Result<(), StepError> {
+    if mode > 0o7777 {
+        return Err(StepError::invalid(format!(
+            "{what}: mode {mode:#o}: expected permission bits between 0o000 and 0o7777"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically with `options`. Creates missing parent directories
+/// (mode 0755 less the umask). If `path` is a symlink, the link itself is replaced, never
+/// followed.
+///
+/// Errors name the path; permission and disk-full errors are permanent, the rest transient.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], options: WriteOptions) -> Result<(), StepError> {
+    write_atomic_with(path, options, |file| file.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content produced by `fill` into the temp file, and an
+/// optional `check` run on the finished temp file's path before the rename (a config check
+/// command, say).
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    options: WriteOptions,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<(), StepError> {
+    write_atomic_checked(path, options, fill, |_| Ok(()))
+}
+
+/// Like [`write_atomic_with`], and `check` sees the temp file's path before the rename; an
+/// error from it leaves the destination untouched.
+pub(crate) fn write_atomic_checked(
+    path: &Path,
+    options: WriteOptions,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+    check: impl FnOnce(&Path) -> Result<(), StepError>,
+) -> Result<(), StepError> {
+    let name = path.display().to_string();
+    let err = |e: io::Error| StepError::from_error(e).context(&name);
+    let dir = parent_dir(path);
+    fs::create_dir_all(&dir).map_err(err)?;
+    let existing_mode = fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_file())
+        .map(|m| m.mode() & 0o7777);
+
+    let mut temp = tempfile::Builder::new()
+        .prefix(".initkit-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(err)?;
+    fill(temp.as_file_mut()).map_err(err)?;
+    temp.as_file().sync_all().map_err(err)?;
+    let mode = options
+        .mode
+        .or(existing_mode)
+        .unwrap_or_else(|| 0o644 & !umask());
+    temp.as_file()
+        .set_permissions(Permissions::from_mode(mode))
+        .map_err(err)?;
+    if let Some((uid, gid)) = options.owner {
+        std::os::unix::fs::fchown(temp.as_file(), uid, gid).map_err(err)?;
+    }
+    check(temp.path())?;
+    temp.persist(path).map_err(|e| err(e.error))?;
+    // The rename is durable once the directory entry is.
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The process umask, read from `/proc/self/status` (Linux ≥ 4.7); 0o022 when unknown.
+pub(crate) fn umask() -> u32 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+/// Joins a relative path from an untrusted source (a tar entry, a template tree) onto `base`,
+/// refusing absolute paths and `..`, and refusing any existing component that is a symlink (a
+/// link could lead out of `base`).
+pub(crate) fn confined_join(base: &Path, relative: &Path) -> Result<PathBuf, String> {
+    let mut out = base.to_path_buf();
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => {
+                out.push(part);
+                if fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(format!(
+                        "{}: is a symlink; refusing to write through it",
+                        out.display()
+                    ));
+                }
+            }
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!("{}: \"..\" is not allowed", relative.display()));
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "{}: absolute paths are not allowed",
+                    relative.display()
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_bytes_exactly_with_the_mode_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/secret.bin");
+        let bytes = [0u8, 255, b'\n', 0xC3, 0xA9];
+        write_atomic(&path, &bytes, WriteOptions::secret()).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        // No temp file is left behind.
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_failed_check_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.conf");
+        fs::write(&path, "old").unwrap();
+        let result = write_atomic_checked(
+            &path,
+            WriteOptions::default(),
+            |f| f.write_all(b"new"),
+            |_| Err(StepError::permanent("check failed")),
+        );
+        assert!(result.is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn replaces_a_symlink_instead_of_following_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        fs::write(&outside, "keep").unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        write_atomic(&link, b"new", WriteOptions::default()).unwrap();
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
+        assert!(!fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    }
+
+    #[test]
+    fn confined_join_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(confined_join(dir.path(), Path::new("../x")).is_err());
+        assert!(confined_join(dir.path(), Path::new("/etc/passwd")).is_err());
+        std::os::unix::fs::symlink("/tmp", dir.path().join("l")).unwrap();
+        assert!(confined_join(dir.path(), Path::new("l/x")).is_err());
+        assert_eq!(
+            confined_join(dir.path(), Path::new("a/./b")).unwrap(),
+            dir.path().join("a/b")
+        );
+    }
+}
