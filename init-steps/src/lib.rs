@@ -4,9 +4,28 @@
 //! |---|---|---|
 //! | (added as the families land) | | |
 
-#[cfg(feature = "http")]
-#[allow(dead_code)] // Each family uses part of it.
-mod http_client;
 #[cfg(feature = "fs-writer")]
 #[allow(dead_code)] // Each family uses part of it.
 mod atomic;
+#[cfg(feature = "http")]
+#[allow(dead_code)] // Each family uses part of it.
+mod http_client;
+
+#[cfg(feature = "certs")]
+pub mod certs;
+#[cfg(feature = "command")]
+pub mod command;
+#[cfg(feature = "download")]
+pub mod download;
+#[cfg(feature = "fs")]
+pub mod file_wait;
+#[cfg(feature = "fs")]
+pub mod fs;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "tcp")]
+pub mod tcp;
+#[cfg(feature = "template")]
+pub mod template;
+#[cfg(feature = "vault")]
+pub mod vault;
