@@ -47,7 +47,18 @@ impl Plan {
     /// }
     /// ```
     pub fn run_main(self) -> ExitCode {
-        ExitCode::from(run_process(&self, Env::process()).exit_code)
+        ExitCode::from(self.run_main_code())
+    }
+
+    /// [`run_main`](Self::run_main), returning the exit code as a number, for a `main` that
+    /// does more before it exits or calls [`std::process::exit`] itself.
+    ///
+    /// ```no_run
+    /// let code = init_core::Plan::new("p").run_main_code();
+    /// std::process::exit(i32::from(code));
+    /// ```
+    pub fn run_main_code(&self) -> u8 {
+        run_process(self, Env::process()).exit_code
     }
 
     /// Runs the plan like [`run_main`](Self::run_main) and, when it succeeds, replaces this

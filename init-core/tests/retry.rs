@@ -1,0 +1,174 @@
+//! Retry behaviour of the executor: what is retried, how often, and after which delays.
+
+mod support;
+
+use std::time::Duration;
+
+use init_core::{Context, Outcome as PlanOutcome, Plan, Retry, Step, StepError, StepExt, StepStatus, async_trait};
+use support::{Outcome, Scripted, exact_retry, ms};
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn retries_transient_errors_until_success() {
+    let step = Scripted::new(
+        "flaky",
+        [Outcome::Transient("refused"), Outcome::Transient("refused"), Outcome::Ok],
+    );
+    let origin = Instant::now();
+    let report = Plan::new("p").step(step.clone()).run(&Context::new()).await;
+
+    assert!(report.is_success());
+    let line = report.step("flaky").unwrap();
+    assert_eq!(line.status, StepStatus::Succeeded);
+    assert_eq!(line.attempts, 3);
+    // Delays follow the policy exactly: 100 ms, then 200 ms.
+    assert_eq!(step.offsets(origin), [ms(0), ms(100), ms(300)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_errors_are_not_retried() {
+    let step = Scripted::new("forbidden", [Outcome::Permanent("permission denied (403)")]);
+    let report = Plan::new("p").step(step.clone()).run(&Context::new()).await;
+
+    assert_eq!(report.outcome, PlanOutcome::Failed);
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(step.attempts(), 1);
+    let line = report.step("forbidden").unwrap();
+    assert_eq!(line.error.as_deref(), Some("permission denied (403)"));
+    assert!(!line.timed_out);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fails_with_the_last_error_when_attempts_run_out() {
+    let step = Scripted::new("db", [Outcome::Transient("db:5432: connection refused")])
+        .retry(exact_retry().with_max_attempts(4));
+    let origin = Instant::now();
+    let report = Plan::new("p").step(step).run(&Context::new()).await;
+
+    assert_eq!(report.outcome, PlanOutcome::Failed);
+    let line = report.step("db").unwrap();
+    assert_eq!(line.attempts, 4);
+    assert_eq!(line.elapsed, ms(100 + 200 + 400));
+    assert_eq!(
+        report.failure_line().unwrap(),
+        "step \"db\" failed after 4 attempts in 0.7s: db:5432: connection refused"
+    );
+    assert_eq!(Instant::now() - origin, ms(700));
+}
+
+#[tokio::test(start_paused = true)]
+async fn delays_grow_up_to_the_max_delay() {
+    let retry = Retry::new()
+        .with_initial_delay(ms(100))
+        .with_max_delay(ms(300))
+        .with_max_attempts(5)
+        .without_jitter();
+    let step = Scripted::new("s", [Outcome::Transient("no")]);
+    let origin = Instant::now();
+    Plan::new("p")
+        .step(step.clone().retry(retry))
+        .run(&Context::new())
+        .await;
+    assert_eq!(step.offsets(origin), [ms(0), ms(100), ms(300), ms(600), ms(900)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn jittered_delays_stay_within_their_bounds() {
+    for seed in 0..20 {
+        let retry = Retry::new()
+            .with_initial_delay(ms(100))
+            .with_max_delay(ms(800))
+            .with_max_attempts(6)
+            .with_jitter_seed(seed);
+        let step = Scripted::new("s", [Outcome::Transient("no")]);
+        let origin = Instant::now();
+        Plan::new("p")
+            .step(step.clone().retry(retry))
+            .run(&Context::new())
+            .await;
+        let offsets = step.offsets(origin);
+        assert_eq!(offsets.len(), 6);
+        let bases = [100, 200, 400, 800, 800];
+        for (i, base) in bases.iter().enumerate() {
+            let gap = offsets[i + 1] - offsets[i];
+            assert!(
+                gap >= ms(*base) && gap < ms(2 * base),
+                "seed {seed}, delay {i}: {gap:?} not in [{base}ms, {}ms)",
+                2 * base
+            );
+        }
+    }
+}
+
+/// A step that asks for a short wait (as a wait does for a refused port).
+#[derive(Debug)]
+struct Hinted(std::sync::Arc<std::sync::Mutex<Vec<Instant>>>);
+
+#[async_trait]
+impl Step for Hinted {
+    fn name(&self) -> &str {
+        "hinted"
+    }
+    async fn run(&self, _: &Context) -> Result<(), StepError> {
+        let mut log = self.0.lock().unwrap();
+        log.push(Instant::now());
+        if log.len() < 4 {
+            Err(StepError::transient("refused").with_retry_after(ms(10)))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_hint_replaces_the_backoff_delay() {
+    let log = std::sync::Arc::default();
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(Hinted(std::sync::Arc::clone(&log)).retry(exact_retry()))
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+    let offsets: Vec<Duration> = log.lock().unwrap().iter().map(|t| *t - origin).collect();
+    assert_eq!(offsets, [ms(0), ms(10), ms(20), ms(30)]);
+}
+
+/// A hand-written step whose error comes from `?` on a standard error.
+#[derive(Debug)]
+struct ParsesPort(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+#[async_trait]
+impl Step for ParsesPort {
+    fn name(&self) -> &str {
+        "parse"
+    }
+    async fn run(&self, _: &Context) -> Result<(), StepError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _port: u16 = "not a port".parse()?;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unclassified_error_from_question_mark_is_retried() {
+    let runs = std::sync::Arc::default();
+    let report = Plan::new("p")
+        .step(ParsesPort(std::sync::Arc::clone(&runs)).retry(exact_retry().with_max_attempts(3)))
+        .run(&Context::new())
+        .await;
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(
+        report.step("parse").unwrap().error.as_deref(),
+        Some("invalid digit found in string")
+    );
+}
+
+#[test]
+fn io_errors_are_classified_by_kind() {
+    use std::io::{Error, ErrorKind};
+    let refused = StepError::from(Error::from(ErrorKind::ConnectionRefused));
+    let denied = StepError::from(Error::from(ErrorKind::PermissionDenied));
+    assert!(refused.is_transient());
+    assert!(denied.is_permanent());
+    assert_eq!(denied.context("/config/app.toml").to_string(), "/config/app.toml: permission denied");
+}
