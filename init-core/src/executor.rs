@@ -51,9 +51,23 @@ pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = O
     report.steps = steps;
     report.outcome = outcome;
     report.elapsed = start.elapsed();
-    match report.failure_line() {
-        None => tracing::info!(plan = plan.name(), elapsed_ms = millis(report.elapsed), "plan succeeded"),
-        Some(line) => tracing::error!(plan = plan.name(), outcome = ?report.outcome, "{line}"),
+    let exit_code = report.exit_code();
+    match report.outcome {
+        Outcome::Succeeded => tracing::info!(
+            plan = plan.name(),
+            elapsed_ms = millis(report.elapsed),
+            "plan succeeded"
+        ),
+        // The failed step has logged its own line already.
+        Outcome::Failed | Outcome::TimedOut => {
+            tracing::error!(plan = plan.name(), exit_code, "plan failed")
+        }
+        _ => tracing::error!(
+            plan = plan.name(),
+            exit_code,
+            "{}",
+            report.failure_line().unwrap_or_default()
+        ),
     }
     report
 }
@@ -72,7 +86,12 @@ async fn run_stages(
             if past_deadline && outcome == Outcome::Succeeded {
                 outcome = Outcome::TimedOut;
             }
-            steps.extend(stage.steps().iter().map(|s| StepReport::new(s.name(), StepStatus::Skipped)));
+            steps.extend(
+                stage
+                    .steps()
+                    .iter()
+                    .map(|s| StepReport::new(s.name(), StepStatus::Skipped)),
+            );
             continue;
         }
         let reports = match stage {
@@ -81,7 +100,11 @@ async fn run_stages(
         };
         for r in &reports {
             if r.status == StepStatus::Failed && !r.optional && outcome == Outcome::Succeeded {
-                outcome = if r.timed_out { Outcome::TimedOut } else { Outcome::Failed };
+                outcome = if r.timed_out {
+                    Outcome::TimedOut
+                } else {
+                    Outcome::Failed
+                };
             }
         }
         steps.extend(reports);
@@ -117,7 +140,8 @@ pub(crate) async fn run_step(
     plan_deadline: Option<Instant>,
     state_dir: Option<&Path>,
 ) -> StepReport {
-    let span = tracing::info_span!("step", name = step.name());
+    // The field is `step`, not `name`: in JSON logs a span's own name sits in the same object.
+    let span = tracing::info_span!("step", step = step.name());
     attempts(step, ctx, plan_deadline, state_dir)
         .instrument(span)
         .await
@@ -156,7 +180,10 @@ async fn attempts(
     loop {
         report.attempts += 1;
         let attempt_start = Instant::now();
-        let limit = earliest(policy.attempt_timeout().map(|t| attempt_start + t), deadline);
+        let limit = earliest(
+            policy.attempt_timeout().map(|t| attempt_start + t),
+            deadline,
+        );
         let attempt = step.run(ctx);
         let result = tokio::select! {
             biased;
@@ -171,27 +198,36 @@ async fn attempts(
                 if let Some(marker) = &marker {
                     record_marker(marker);
                 }
-                tracing::info!(attempts = report.attempts, elapsed_ms = millis(report.elapsed), "step succeeded");
+                tracing::info!(
+                    attempts = report.attempts,
+                    elapsed_ms = millis(report.elapsed),
+                    "step succeeded"
+                );
                 return report;
             }
             Ok(Err(error)) => error,
-            Err(Elapsed) => {
-                let cut_by_deadline = deadline.is_some_and(|d| Instant::now() >= d)
-                    && limit == deadline;
-                if cut_by_deadline && last_error.is_some() {
-                    // The last attempt ran into the step's own deadline: the error worth
-                    // reporting is the one before it.
-                    return finish_failed(report, start, last_error, true);
+            Err(Elapsed) => match policy.attempt_timeout() {
+                Some(t) if limit != deadline || limit == Some(attempt_start + t) => {
+                    StepError::transient(format!("attempt timed out after {}", format_duration(t)))
                 }
-                StepError::transient(format!(
-                    "attempt timed out after {}",
-                    format_duration(Instant::now() - attempt_start)
-                ))
-            }
+                _ => {
+                    // The attempt ran into the step's deadline: the error worth reporting is
+                    // the one before it, if any.
+                    let error = last_error.or_else(|| {
+                        Some("the attempt was still running at the deadline".to_owned())
+                    });
+                    return finish_failed(report, start, error, true);
+                }
+            },
         };
         let text = ctx.redact(&error.to_string());
         if !error.is_transient() {
-            tracing::error!(attempt = report.attempts, error = %text, "attempt failed; not retrying ({:?} error)", error.class());
+            let class = if error.is_invalid() {
+                "invalid configuration"
+            } else {
+                "permanent error"
+            };
+            tracing::debug!(attempt = report.attempts, error = %text, "attempt failed with a {class}; not retrying");
             return finish_failed(report, start, Some(text), false);
         }
         let now = Instant::now();
@@ -272,7 +308,9 @@ async fn with_limit<F: Future>(limit: Option<Instant>, fut: F) -> Result<F::Outp
     match limit {
         // `timeout_at` polls the future before the timer, so an attempt that starts at (or
         // after) its deadline still gets one poll: an answer that is ready at once counts.
-        Some(limit) => tokio::time::timeout_at(limit, fut).await.map_err(|_| Elapsed),
+        Some(limit) => tokio::time::timeout_at(limit, fut)
+            .await
+            .map_err(|_| Elapsed),
         None => Ok(fut.await),
     }
 }
@@ -301,7 +339,8 @@ fn format_duration(d: Duration) -> String {
 pub(crate) fn marker_path(dir: &Path, name: &str) -> PathBuf {
     let mut file = String::with_capacity(name.len() + 5);
     for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || (b == b'.' && !file.is_empty()) {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || (b == b'.' && !file.is_empty())
+        {
             file.push(char::from(b));
         } else {
             file.push_str(&format!("%{b:02X}"));
@@ -333,9 +372,15 @@ mod tests {
     #[test]
     fn marker_names_are_safe_and_distinct() {
         let dir = Path::new("/state");
-        assert_eq!(marker_path(dir, "migrate-db"), Path::new("/state/migrate-db.done"));
+        assert_eq!(
+            marker_path(dir, "migrate-db"),
+            Path::new("/state/migrate-db.done")
+        );
         assert_eq!(marker_path(dir, "../x"), Path::new("/state/%2E.%2Fx.done"));
         assert_ne!(marker_path(dir, "a/b"), marker_path(dir, "a_b"));
-        assert_eq!(marker_path(dir, "pg:5432"), Path::new("/state/pg%3A5432.done"));
+        assert_eq!(
+            marker_path(dir, "pg:5432"),
+            Path::new("/state/pg%3A5432.done")
+        );
     }
 }

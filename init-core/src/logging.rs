@@ -78,9 +78,7 @@ impl LogSettings {
         EnvFilter::try_new(&filter).map_err(|e| {
             format!("INITKIT_LOG = \"{filter}\": expected env-filter directives such as `info` or `init_steps=debug` ({e})")
         })?;
-        let format = lookup("INITKIT_LOG_FORMAT")
-            .unwrap_or_default()
-            .parse()?;
+        let format = lookup("INITKIT_LOG_FORMAT").unwrap_or_default().parse()?;
         Ok(Self { filter, format })
     }
 
@@ -119,9 +117,7 @@ impl LogSettings {
             .with_writer(writer)
             .with_target(false);
         let _ = match self.format {
-            LogFormat::Text => builder
-                .with_ansi(io::stderr().is_terminal())
-                .try_init(),
+            LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).try_init(),
             LogFormat::Json => builder
                 .json()
                 .flatten_event(true)

@@ -608,7 +608,10 @@ mod tests {
         for seed in 0..50 {
             let jittered = base.with_jitter_seed(seed);
             for (plain, jit) in base.delays().zip(jittered.delays()).take(8) {
-                assert!(jit >= plain && jit < plain * 2, "seed {seed}: {jit:?} vs {plain:?}");
+                assert!(
+                    jit >= plain && jit < plain * 2,
+                    "seed {seed}: {jit:?} vs {plain:?}"
+                );
             }
         }
     }
@@ -624,7 +627,10 @@ mod tests {
             (Retry::new().with_multiplier(0.0), "multiplier = 0"),
             (Retry::new().with_multiplier(-2.0), "multiplier = -2"),
             (Retry::new().with_multiplier(f32::NAN), "multiplier = NaN"),
-            (Retry::new().with_initial_delay(Duration::ZERO), "initial_delay = 0s"),
+            (
+                Retry::new().with_initial_delay(Duration::ZERO),
+                "initial_delay = 0s",
+            ),
             (
                 Retry::new().with_max_delay(Duration::from_millis(10)),
                 "max_delay = 10ms: expected a delay of at least initial_delay (initial_delay = 200ms)",

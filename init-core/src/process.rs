@@ -112,11 +112,13 @@ struct Env {
 impl Env {
     fn process() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let termination_log = var("INITKIT_TERMINATION_LOG").map(PathBuf::from).or_else(|| {
-            Path::new(DEFAULT_TERMINATION_LOG)
-                .exists()
-                .then(|| PathBuf::from(DEFAULT_TERMINATION_LOG))
-        });
+        let termination_log = var("INITKIT_TERMINATION_LOG")
+            .map(PathBuf::from)
+            .or_else(|| {
+                Path::new(DEFAULT_TERMINATION_LOG)
+                    .exists()
+                    .then(|| PathBuf::from(DEFAULT_TERMINATION_LOG))
+            });
         Self {
             log: LogSettings::from_lookup(|k| std::env::var(k).ok()),
             termination_log,
@@ -198,7 +200,10 @@ fn run_process(plan: &Plan, env: Env) -> Finished {
     if let Some(path) = &env.report {
         let json = redactor.redact(&report.to_json()).into_owned();
         if let Err(err) = std::fs::write(path, json + "\n") {
-            eprintln!("initkit: cannot write the report to {}: {err}", path.display());
+            eprintln!(
+                "initkit: cannot write the report to {}: {err}",
+                path.display()
+            );
         }
     }
     if let Some(message) = termination_message(&report, &redactor) {

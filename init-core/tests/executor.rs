@@ -48,7 +48,10 @@ async fn an_optional_step_that_fails_lets_the_plan_continue() {
 async fn an_aborting_failure_skips_the_rest() {
     let after = Scripted::ok("after");
     let report = Plan::new("p")
-        .step(Scripted::new("vault", [Outcome::Permanent("permission denied (403)")]))
+        .step(Scripted::new(
+            "vault",
+            [Outcome::Permanent("permission denied (403)")],
+        ))
         .step(after.clone())
         .run(&Context::new())
         .await;
@@ -90,27 +93,39 @@ async fn an_aborting_failure_in_a_group_cancels_its_siblings() {
     assert_eq!(report.step("postgres").unwrap().status, StepStatus::Failed);
     assert_eq!(report.step("redis").unwrap().status, StepStatus::Cancelled);
     assert_eq!(report.step("after").unwrap().status, StepStatus::Skipped);
-    assert_eq!(report.failure_line().unwrap(), "step \"postgres\" failed after 1 attempt in 1.0s: failed after sleeping");
+    assert_eq!(
+        report.failure_line().unwrap(),
+        "step \"postgres\" failed after 1 attempt in 1.0s: failed after sleeping"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_optional_failure_in_a_group_does_not_cancel_its_siblings() {
     let report = Plan::new("p")
         .concurrently([
-            Scripted::new("metrics", [Outcome::Permanent("down")]).optional().boxed(),
+            Scripted::new("metrics", [Outcome::Permanent("down")])
+                .optional()
+                .boxed(),
             Scripted::new("postgres", [Outcome::SleepOk(Duration::from_secs(1))]).boxed(),
         ])
         .run(&Context::new())
         .await;
     assert!(report.is_success());
-    assert_eq!(report.step("postgres").unwrap().status, StepStatus::Succeeded);
+    assert_eq!(
+        report.step("postgres").unwrap().status,
+        StepStatus::Succeeded
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_once_step_is_skipped_on_a_rerun() {
     let state = tempfile::tempdir().unwrap();
     let step = Scripted::ok("migrate").once();
-    let plan = || Plan::new("p").step(step.clone()).with_state_dir(state.path());
+    let plan = || {
+        Plan::new("p")
+            .step(step.clone())
+            .with_state_dir(state.path())
+    };
 
     let first = plan().run(&Context::new()).await;
     let second = plan().run(&Context::new()).await;
@@ -126,7 +141,11 @@ async fn a_once_step_is_skipped_on_a_rerun() {
 async fn a_failed_once_step_runs_again_on_a_rerun() {
     let state = tempfile::tempdir().unwrap();
     let step = Scripted::new("migrate", [Outcome::Permanent("locked"), Outcome::Ok]).once();
-    let plan = || Plan::new("p").step(step.clone()).with_state_dir(state.path());
+    let plan = || {
+        Plan::new("p")
+            .step(step.clone())
+            .with_state_dir(state.path())
+    };
     assert!(!plan().run(&Context::new()).await.is_success());
     assert!(plan().run(&Context::new()).await.is_success());
     assert_eq!(step.inner().attempts(), 2);
@@ -176,13 +195,18 @@ async fn invalid_policies_are_refused_naming_field_and_value() {
             "step \"s\": invalid policy: multiplier = -1.5: expected a number of at least 1",
         ),
         (
-            Retry::new().with_initial_delay(Duration::from_secs(2)).with_max_delay(Duration::from_secs(1)),
+            Retry::new()
+                .with_initial_delay(Duration::from_secs(2))
+                .with_max_delay(Duration::from_secs(1)),
             "step \"s\": invalid policy: max_delay = 1s: expected a delay of at least initial_delay (initial_delay = 2s)",
         ),
     ];
     for (retry, expected) in cases {
         let step = Scripted::ok("s");
-        let report = Plan::new("p").step(step.clone().retry(retry)).run(&Context::new()).await;
+        let report = Plan::new("p")
+            .step(step.clone().retry(retry))
+            .run(&Context::new())
+            .await;
         assert_eq!(report.outcome, PlanOutcome::Invalid);
         assert_eq!(report.error.as_deref(), Some(expected));
         assert_eq!(step.attempts(), 0);
@@ -248,9 +272,16 @@ impl Step for Consumer {
         Policy::new().with_retry(Retry::never())
     }
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
-        let version = ctx.get::<SchemaVersion>().ok_or_else(|| StepError::permanent("no schema version"))?;
-        let region = ctx.value("region").ok_or_else(|| StepError::permanent("no region"))?;
-        ctx.publish("seen", format!("{}@{}", version.0, region.as_str().unwrap_or_default()));
+        let version = ctx
+            .get::<SchemaVersion>()
+            .ok_or_else(|| StepError::permanent("no schema version"))?;
+        let region = ctx
+            .value("region")
+            .ok_or_else(|| StepError::permanent("no region"))?;
+        ctx.publish(
+            "seen",
+            format!("{}@{}", version.0, region.as_str().unwrap_or_default()),
+        );
         Ok(())
     }
 }
@@ -293,7 +324,9 @@ async fn secrets_are_redacted_from_the_report() {
     }
     assert_eq!(
         report.step("leaky").unwrap().error.as_deref(),
-        Some("login failed for password [redacted] at postgres://app:[redacted]@db/x?token=[redacted]")
+        Some(
+            "login failed for password [redacted] at postgres://app:[redacted]@db/x?token=[redacted]"
+        )
     );
     let line = init_core::termination_message(&report, ctx.redactor()).unwrap();
     assert!(!line.contains("hunter2-very-secret"));
@@ -330,7 +363,10 @@ async fn a_stop_signal_cancels_the_running_step_and_skips_the_rest() {
 #[tokio::test(start_paused = true)]
 async fn the_report_serializes_to_json() {
     let report = Plan::new("orders-init")
-        .step(Scripted::new("db", [Outcome::Transient("refused"), Outcome::Ok]))
+        .step(Scripted::new(
+            "db",
+            [Outcome::Transient("refused"), Outcome::Ok],
+        ))
         .run(&Context::new())
         .await;
     let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();

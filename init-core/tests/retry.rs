@@ -4,7 +4,9 @@ mod support;
 
 use std::time::Duration;
 
-use init_core::{Context, Outcome as PlanOutcome, Plan, Retry, Step, StepError, StepExt, StepStatus, async_trait};
+use init_core::{
+    Context, Outcome as PlanOutcome, Plan, Retry, Step, StepError, StepExt, StepStatus, async_trait,
+};
 use support::{Outcome, Scripted, exact_retry, ms};
 use tokio::time::Instant;
 
@@ -12,7 +14,11 @@ use tokio::time::Instant;
 async fn retries_transient_errors_until_success() {
     let step = Scripted::new(
         "flaky",
-        [Outcome::Transient("refused"), Outcome::Transient("refused"), Outcome::Ok],
+        [
+            Outcome::Transient("refused"),
+            Outcome::Transient("refused"),
+            Outcome::Ok,
+        ],
     );
     let origin = Instant::now();
     let report = Plan::new("p").step(step.clone()).run(&Context::new()).await;
@@ -69,7 +75,10 @@ async fn delays_grow_up_to_the_max_delay() {
         .step(step.clone().retry(retry))
         .run(&Context::new())
         .await;
-    assert_eq!(step.offsets(origin), [ms(0), ms(100), ms(300), ms(600), ms(900)]);
+    assert_eq!(
+        step.offsets(origin),
+        [ms(0), ms(100), ms(300), ms(600), ms(900)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -170,5 +179,8 @@ fn io_errors_are_classified_by_kind() {
     let denied = StepError::from(Error::from(ErrorKind::PermissionDenied));
     assert!(refused.is_transient());
     assert!(denied.is_permanent());
-    assert_eq!(denied.context("/config/app.toml").to_string(), "/config/app.toml: permission denied");
+    assert_eq!(
+        denied.context("/config/app.toml").to_string(),
+        "/config/app.toml: permission denied"
+    );
 }

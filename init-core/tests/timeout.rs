@@ -49,6 +49,7 @@ async fn a_step_timeout_ends_the_step_with_exit_code_124() {
     let line = report.step("db").unwrap();
     assert!(line.timed_out);
     assert_eq!(line.status, StepStatus::Failed);
+    assert_eq!(line.error.as_deref(), Some("the attempt was still running at the deadline"));
     assert_eq!(Instant::now() - origin, Duration::from_secs(5));
     assert_eq!(report.step("after").unwrap().status, StepStatus::Skipped);
 }
@@ -92,7 +93,10 @@ async fn the_final_attempt_at_the_deadline_can_still_succeed() {
         .run(&Context::new())
         .await;
     assert!(report.is_success());
-    assert_eq!(step.offsets(origin), [Duration::ZERO, Duration::from_secs(3)]);
+    assert_eq!(
+        step.offsets(origin),
+        [Duration::ZERO, Duration::from_secs(3)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -110,7 +114,10 @@ async fn the_time_left_caps_an_attempt() {
 #[tokio::test(start_paused = true)]
 async fn the_plan_deadline_stops_the_running_step() {
     let report = Plan::new("p")
-        .step(Scripted::new("first", [Outcome::SleepOk(Duration::from_secs(2))]))
+        .step(Scripted::new(
+            "first",
+            [Outcome::SleepOk(Duration::from_secs(2))],
+        ))
         .step(Scripted::new("second", [Outcome::Hang]))
         .step(Scripted::ok("third"))
         .with_deadline(Duration::from_secs(3))
@@ -120,7 +127,10 @@ async fn the_plan_deadline_stops_the_running_step() {
     assert_eq!(report.outcome, PlanOutcome::TimedOut);
     assert_eq!(report.step("first").unwrap().status, StepStatus::Succeeded);
     let second = report.step("second").unwrap();
-    assert_eq!((second.status, second.timed_out), (StepStatus::Failed, true));
+    assert_eq!(
+        (second.status, second.timed_out),
+        (StepStatus::Failed, true)
+    );
     assert_eq!(second.elapsed, Duration::from_secs(1));
     assert_eq!(report.step("third").unwrap().status, StepStatus::Skipped);
 }

@@ -72,7 +72,12 @@ impl Scripted {
 
     /// Offsets of each attempt from `origin`.
     pub fn offsets(&self, origin: Instant) -> Vec<Duration> {
-        self.log.lock().unwrap().iter().map(|t| *t - origin).collect()
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| *t - origin)
+            .collect()
     }
 }
 
