@@ -110,15 +110,26 @@ impl StepError {
     }
 
     /// Classifies any standard error: an [`io::Error`] (also when it is the outermost error of a
-    /// box) by its kind, anything else as transient. The message is the error's own.
+    /// box) by its kind, anything else as transient. The message is the error's own. A boxed
+    /// `StepError` comes back unchanged (class, message and retry hint).
     ///
     /// ```
     /// use std::io::{Error, ErrorKind};
     /// let err = init_core::StepError::from_error(Error::from(ErrorKind::PermissionDenied));
     /// assert!(err.is_permanent());
+    ///
+    /// let boxed: init_core::BoxError = init_core::StepError::permanent("gone (404)").into();
+    /// let back = init_core::StepError::from_error(boxed);
+    /// assert!(back.is_permanent());
+    /// assert_eq!(back.to_string(), "gone (404)");
     /// ```
     pub fn from_error(error: impl Into<BoxError>) -> Self {
         let error: BoxError = error.into();
+        // A `StepError` that went through a box comes back unchanged.
+        let error = match error.downcast::<AsStd>() {
+            Ok(step) => return step.0,
+            Err(other) => other,
+        };
         let class = match error.downcast_ref::<io::Error>() {
             Some(io) => classify_io(io.kind()),
             None => ErrorClass::Transient,
