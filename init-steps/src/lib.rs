@@ -2,6 +2,8 @@
 //!
 //! | step | module | feature |
 //! |---|---|---|
+//! | [`TcpWait`](tcp::TcpWait): TCP ports accept connections | [`tcp`] | `tcp` |
+//! | [`Render`](template::Render): configuration files from templates | [`template`] | `template` |
 //! | (added as the families land) | | |
 
 #[cfg(feature = "fs-writer")]
@@ -25,6 +27,8 @@ pub mod fs;
 pub mod http;
 #[cfg(feature = "tcp")]
 pub mod tcp;
+#[cfg(feature = "template")]
+mod envsubst;
 #[cfg(feature = "template")]
 pub mod template;
 #[cfg(feature = "vault")]
