@@ -470,7 +470,10 @@ impl fmt::Display for Reason {
             K::NetworkDown => "network down",
             K::AddrNotAvailable => "address not available",
             K::TimedOut => "connection timed out",
-            _ => return write!(f, "{}", err.to_string().to_lowercase()),
+            _ => {
+                let text = err.to_string().to_lowercase();
+                return f.write_str(text.split(" (os error ").next().unwrap_or_default());
+            }
         };
         f.write_str(text)
     }
