@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | [`TcpWait`](tcp::TcpWait): TCP ports accept connections | [`tcp`] | `tcp` |
 //! | [`Render`](template::Render): configuration files from templates | [`template`] | `template` |
+//! | [`Command`](command::Command): a program or `sh` script, its process group stopped on cancel | [`command`] | `command` |
 //! | (added as the families land) | | |
 
 #[cfg(feature = "fs-writer")]
