@@ -44,7 +44,11 @@ pub(crate) fn validate_mode(mode: u32, what: &str) -> Result<(), StepError> {
 /// followed.
 ///
 /// Errors name the path; permission and disk-full errors are permanent, the rest transient.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], options: WriteOptions) -> Result<(), StepError> {
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    options: WriteOptions,
+) -> Result<(), StepError> {
     write_atomic_with(path, options, |file| file.write_all(bytes))
 }
 
@@ -67,39 +71,95 @@ pub(crate) fn write_atomic_checked(
     fill: impl FnOnce(&mut File) -> io::Result<()>,
     check: impl FnOnce(&Path) -> Result<(), StepError>,
 ) -> Result<(), StepError> {
-    let name = path.display().to_string();
-    let err = |e: io::Error| StepError::from_error(e).context(&name);
-    let dir = parent_dir(path);
-    fs::create_dir_all(&dir).map_err(err)?;
-    let existing_mode = fs::symlink_metadata(path)
-        .ok()
-        .filter(|m| m.file_type().is_file())
-        .map(|m| m.mode() & 0o7777);
+    let mut file = AtomicFile::create(path)?;
+    fill(file.file_mut()).map_err(|e| file.error(e))?;
+    file.finish(options)?;
+    check(file.temp_path())?;
+    file.commit()
+}
 
-    let mut temp = tempfile::Builder::new()
-        .prefix(".initkit-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(err)?;
-    fill(temp.as_file_mut()).map_err(err)?;
-    temp.as_file().sync_all().map_err(err)?;
-    let mode = options
-        .mode
-        .or(existing_mode)
-        .unwrap_or_else(|| 0o644 & !umask());
-    temp.as_file()
-        .set_permissions(Permissions::from_mode(mode))
-        .map_err(err)?;
-    if let Some((uid, gid)) = options.owner {
-        std::os::unix::fs::fchown(temp.as_file(), uid, gid).map_err(err)?;
+/// A file being written atomically, in steps, for writers that cannot fill it from one
+/// closure (a download streamed while hashing, a check command that runs asynchronously).
+///
+/// [`create`](Self::create) makes the temp file (mode 0600 while it is written) in the
+/// destination's directory, [`finish`](Self::finish) fsyncs it and sets its owner and mode,
+/// [`commit`](Self::commit) renames it over the destination. Dropping it before the commit
+/// removes the temp file and leaves the destination untouched.
+#[derive(Debug)]
+pub(crate) struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl AtomicFile {
+    /// Creates the temp file next to `path`, creating missing parent directories (mode 0755
+    /// less the umask).
+    pub(crate) fn create(path: &Path) -> Result<Self, StepError> {
+        let name = path.display().to_string();
+        let err = |e: io::Error| StepError::from_error(e).context(&name);
+        let dir = parent_dir(path);
+        fs::create_dir_all(&dir).map_err(err)?;
+        let temp = tempfile::Builder::new()
+            .prefix(".initkit-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(err)?;
+        Ok(Self {
+            temp,
+            path: path.to_path_buf(),
+            dir,
+        })
     }
-    check(temp.path())?;
-    temp.persist(path).map_err(|e| err(e.error))?;
-    // The rename is durable once the directory entry is.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
+
+    /// The temp file, to write the content into.
+    pub(crate) fn file_mut(&mut self) -> &mut File {
+        self.temp.as_file_mut()
     }
-    Ok(())
+
+    /// The temp file's path (for a check command).
+    pub(crate) fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// `error` as a step error naming the destination (classified by its kind).
+    pub(crate) fn error(&self, error: io::Error) -> StepError {
+        StepError::from_error(error).context(self.path.display())
+    }
+
+    /// Fsyncs the content, then sets the owner and the mode (in that order: a `chown` clears
+    /// the set-user-ID and set-group-ID bits). Without a mode in `options`, an existing
+    /// destination keeps its mode and a new one gets `0o644` less the umask.
+    pub(crate) fn finish(&mut self, options: WriteOptions) -> Result<(), StepError> {
+        let existing_mode = fs::symlink_metadata(&self.path)
+            .ok()
+            .filter(|m| m.file_type().is_file())
+            .map(|m| m.mode() & 0o7777);
+        let file = self.temp.as_file();
+        file.sync_all().map_err(|e| self.error(e))?;
+        if let Some((uid, gid)) = options.owner {
+            std::os::unix::fs::fchown(file, uid, gid).map_err(|e| self.error(e))?;
+        }
+        let mode = options
+            .mode
+            .or(existing_mode)
+            .unwrap_or_else(|| 0o644 & !umask());
+        file.set_permissions(Permissions::from_mode(mode))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Renames the temp file over the destination (replacing a symlink there, never following
+    /// it) and fsyncs the directory.
+    pub(crate) fn commit(self) -> Result<(), StepError> {
+        let Self { temp, path, dir } = self;
+        temp.persist(&path)
+            .map_err(|e| StepError::from_error(e.error).context(path.display()))?;
+        // The rename is durable once the directory entry is.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -195,7 +255,12 @@ mod tests {
         std::os::unix::fs::symlink(&outside, &link).unwrap();
         write_atomic(&link, b"new", WriteOptions::default()).unwrap();
         assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
-        assert!(!fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            !fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 
     #[test]

@@ -1,0 +1,139 @@
+//! The envsubst template syntax used by `Render::envsubst`: `${VAR}`, `${VAR:-default}`,
+//! `${VAR-default}` and `$$`.
+
+/// A piece of a parsed envsubst template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece<'a> {
+    /// Text copied as it is (`$$` already turned into `$`).
+    Text(&'a str),
+    /// `${name}`, `${name:-default}` or `${name-default}`, on `line`.
+    Var {
+        name: &'a str,
+        default: Option<Default<'a>>,
+        line: usize,
+    },
+}
+
+/// The fallback of a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Default<'a> {
+    /// `${VAR:-text}`: used when the variable is unset or empty.
+    IfEmpty(&'a str),
+    /// `${VAR-text}`: used when the variable is unset.
+    IfUnset(&'a str),
+}
+
+/// A syntax error: its line and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    pub(crate) line: usize,
+    pub(crate) message: String,
+}
+
+/// Splits `source` into text and variables.
+pub(crate) fn parse(source: &str) -> Result<Vec<Piece<'_>>, SyntaxError> {
+    let mut pieces = Vec::new();
+    let mut rest = source;
+    let mut line = 1;
+    while let Some(pos) = rest.find('$') {
+        let (text, tail) = rest.split_at(pos);
+        line += text.matches('\n').count();
+        if let Some(after) = tail.strip_prefix("$$") {
+            pieces.push(Piece::Text(&rest[..pos + 1]));
+            rest = after;
+        } else if let Some(body) = tail.strip_prefix("${") {
+            if !text.is_empty() {
+                pieces.push(Piece::Text(text));
+            }
+            let close = body.find('}').ok_or_else(|| SyntaxError {
+                line,
+                message: "\"${\" is not closed by \"}\"".to_owned(),
+            })?;
+            let inner = &body[..close];
+            let name_len = inner
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(inner.len());
+            let name = &inner[..name_len];
+            let default = match &inner[name_len..] {
+                "" => None,
+                d if d.starts_with(":-") => Some(Default::IfEmpty(&d[2..])),
+                d if d.starts_with('-') => Some(Default::IfUnset(&d[1..])),
+                _ => None,
+            };
+            let valid_name = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+            if !valid_name || (default.is_none() && name_len != inner.len()) {
+                return Err(SyntaxError {
+                    line,
+                    message: format!(
+                        "\"${{{inner}}}\": expected ${{NAME}}, ${{NAME:-default}} or ${{NAME-default}}"
+                    ),
+                });
+            }
+            pieces.push(Piece::Var {
+                name,
+                default,
+                line,
+            });
+            line += inner.matches('\n').count();
+            rest = &body[close + 1..];
+        } else {
+            pieces.push(Piece::Text(&rest[..pos + 1]));
+            rest = &tail[1..];
+        }
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest));
+    }
+    Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_variables_defaults_and_dollars() {
+        let pieces = parse("a=${A}\nb=${B:-x y}$$ $host ${C-}").unwrap();
+        assert_eq!(
+            pieces,
+            [
+                Piece::Text("a="),
+                Piece::Var {
+                    name: "A",
+                    default: None,
+                    line: 1
+                },
+                Piece::Text("\nb="),
+                Piece::Var {
+                    name: "B",
+                    default: Some(Default::IfEmpty("x y")),
+                    line: 2
+                },
+                Piece::Text("$"),
+                Piece::Text(" $"),
+                Piece::Text("host "),
+                Piece::Var {
+                    name: "C",
+                    default: Some(Default::IfUnset("")),
+                    line: 2
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_unclosed_and_invalid_names() {
+        let err = parse("ok\n${A").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert_eq!(err.message, "\"${\" is not closed by \"}\"");
+        let err = parse("${1A}").unwrap_err();
+        assert_eq!(
+            err.message,
+            "\"${1A}\": expected ${NAME}, ${NAME:-default} or ${NAME-default}"
+        );
+        assert!(parse("${A B}").is_err());
+    }
+}
