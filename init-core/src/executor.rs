@@ -77,7 +77,7 @@ async fn run_stages(
     ctx: &Context,
     deadline: Option<Instant>,
 ) -> (Vec<StepReport>, Outcome) {
-    let mut steps = Vec::new();
+    let mut steps = Vec::with_capacity(plan.stages().len());
     let mut outcome = Outcome::Succeeded;
     let state_dir = plan.state_dir();
     for stage in plan.stages() {
@@ -94,11 +94,14 @@ async fn run_stages(
             );
             continue;
         }
-        let reports = match stage {
-            Stage::One(step) => vec![run_step(step.as_ref(), ctx, deadline, state_dir).await],
-            Stage::Group(members) => run_group(members, ctx, deadline, state_dir).await,
-        };
-        for r in &reports {
+        let first_new = steps.len();
+        match stage {
+            Stage::One(step) => steps.push(run_step(step.as_ref(), ctx, deadline, state_dir).await),
+            Stage::Group(members) => {
+                steps.extend(run_group(members, ctx, deadline, state_dir).await);
+            }
+        }
+        for r in &steps[first_new..] {
             if r.status == StepStatus::Failed && !r.optional && outcome == Outcome::Succeeded {
                 outcome = if r.timed_out {
                     Outcome::TimedOut
@@ -107,7 +110,6 @@ async fn run_stages(
                 };
             }
         }
-        steps.extend(reports);
     }
     (steps, outcome)
 }
@@ -178,19 +180,21 @@ async fn attempts(
     let mut cancelled = pin!(cancelled);
 
     loop {
+        if ctx.cancellation().is_cancelled() {
+            return finish_cancelled(report, start, last_error);
+        }
         report.attempts += 1;
-        let attempt_start = Instant::now();
-        let limit = earliest(
-            policy.attempt_timeout().map(|t| attempt_start + t),
-            deadline,
-        );
+        // Read the clock only when an attempt timeout needs it.
+        let attempt_limit = policy.attempt_timeout().map(|t| Instant::now() + t);
+        let limit = earliest(attempt_limit, deadline);
         let attempt = step.run(ctx);
+        // The attempt is polled first: one that is ready at once never touches the token.
         let result = tokio::select! {
             biased;
+            result = with_limit(limit, attempt) => result,
             () = &mut cancelled => {
                 return finish_cancelled(report, start, last_error);
             }
-            result = with_limit(limit, attempt) => result,
         };
         let error = match result {
             Ok(Ok(())) => {
@@ -207,7 +211,7 @@ async fn attempts(
             }
             Ok(Err(error)) => error,
             Err(Elapsed) => match policy.attempt_timeout() {
-                Some(t) if limit != deadline || limit == Some(attempt_start + t) => {
+                Some(t) if limit != deadline || limit == attempt_limit => {
                     StepError::transient(format!("attempt timed out after {}", format_duration(t)))
                 }
                 _ => {

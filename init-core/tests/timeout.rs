@@ -49,7 +49,10 @@ async fn a_step_timeout_ends_the_step_with_exit_code_124() {
     let line = report.step("db").unwrap();
     assert!(line.timed_out);
     assert_eq!(line.status, StepStatus::Failed);
-    assert_eq!(line.error.as_deref(), Some("the attempt was still running at the deadline"));
+    assert_eq!(
+        line.error.as_deref(),
+        Some("the attempt was still running at the deadline")
+    );
     assert_eq!(Instant::now() - origin, Duration::from_secs(5));
     assert_eq!(report.step("after").unwrap().status, StepStatus::Skipped);
 }
