@@ -113,24 +113,21 @@ impl Signature {
         }
 
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-            let span = if sig.generics.params.is_empty() {
-                sig.generics.where_clause.span()
+            let message = "#[init_step] functions cannot have generic parameters: the step is \
+                           one value, used as `plan.step(name)`; for a configurable step, \
+                           implement `Step` on a struct with fields";
+            errors.push(if sig.generics.params.is_empty() {
+                syn::Error::new_spanned(&sig.generics.where_clause, message)
             } else {
-                sig.generics.span()
-            };
-            errors.push(syn::Error::new(
-                span,
-                "#[init_step] functions cannot have generic parameters: the step is one value, \
-                 used as `plan.step(name)`; for a configurable step, implement `Step` on a \
-                 struct with fields",
-            ));
+                syn::Error::new_spanned(&sig.generics, message)
+            });
         }
 
         let mut takes_context = false;
         for (index, input) in sig.inputs.iter().enumerate() {
             match input {
-                FnArg::Receiver(receiver) => errors.push(syn::Error::new(
-                    receiver.self_token.span,
+                FnArg::Receiver(receiver) => errors.push(syn::Error::new_spanned(
+                    receiver,
                     "#[init_step] functions cannot take `self`: the function becomes a unit \
                      struct that implements `Step`; for a method, implement `Step` for your \
                      type instead",
@@ -138,8 +135,8 @@ impl Signature {
                 FnArg::Typed(arg) if index == 0 && is_context_ref(&arg.ty) => {
                     takes_context = true;
                 }
-                FnArg::Typed(arg) => errors.push(syn::Error::new(
-                    arg.span(),
+                FnArg::Typed(arg) => errors.push(syn::Error::new_spanned(
+                    arg,
                     "unsupported parameter: a step function takes no parameters, or one \
                      `ctx: &Context`; read its inputs from the context instead (`ctx.env(..)`, \
                      `ctx.value(..)`, `ctx.get::<T>()`)",
@@ -154,16 +151,14 @@ impl Signature {
         let (value, error_span) = match result {
             Some(parts) => parts,
             None => {
-                let span = match &sig.output {
-                    ReturnType::Type(_, ty) => ty.span(),
-                    ReturnType::Default => sig.paren_token.span.close(),
-                };
-                errors.push(syn::Error::new(
-                    span,
-                    "#[init_step] functions return a `Result`: write `-> Result<(), StepError>`, \
-                     or `-> Result<T, E>` where `T` is stored in the context for later steps \
-                     and `E` converts into `StepError`",
-                ));
+                let message = "#[init_step] functions return a `Result`: write \
+                               `-> Result<(), StepError>`, or `-> Result<T, E>` where `T` is \
+                               stored in the context for later steps and `E` converts into \
+                               `StepError`";
+                errors.push(match &sig.output {
+                    ReturnType::Type(_, ty) => syn::Error::new_spanned(ty, message),
+                    ReturnType::Default => syn::Error::new(sig.paren_token.span.close(), message),
+                });
                 (None, Span::call_site())
             }
         };

@@ -1,0 +1,10 @@
+use initkit::prelude::*;
+
+#[init_step(optional = true)]
+async fn migrate() -> Result<(), StepError> {
+    Ok(())
+}
+
+fn main() {
+    let _ = migrate;
+}

@@ -1,0 +1,8 @@
+use initkit::prelude::*;
+
+#[init_step]
+struct Migrate;
+
+fn main() {
+    let _ = Migrate;
+}
