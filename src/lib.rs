@@ -35,7 +35,17 @@ pub use init_steps as steps;
 pub mod prelude {
     #[doc(inline)]
     pub use init_core::prelude::*;
+
+    /// The `#[init_step]` whose generated code names `::initkit` (it shadows the glob's
+    /// `init_core` flavour).
+    #[cfg(feature = "macros")]
+    #[doc(inline)]
+    pub use init_macros::init_step_initkit as init_step;
 }
+
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use init_macros::init_step_initkit as init_step;
 
 #[doc(hidden)]
 pub use init_core::__private;
