@@ -5,6 +5,8 @@
 //! | [`TcpWait`](tcp::TcpWait): TCP ports accept connections | [`tcp`] | `tcp` |
 //! | [`Render`](template::Render): configuration files from templates | [`template`] | `template` |
 //! | [`Command`](command::Command): a program or `sh` script, its process group stopped on cancel | [`command`] | `command` |
+//! | [`EnsureDir`](fs::EnsureDir), [`Chmod`](fs::Chmod), [`Chown`](fs::Chown): directories, modes and owners, never following symlinks | [`fs`] | `fs` |
+//! | [`CopyFile`](fs::CopyFile), [`WriteFile`](fs::WriteFile): files written atomically | [`fs`] | `fs` |
 //! | (added as the families land) | | |
 
 #[cfg(feature = "fs-writer")]
