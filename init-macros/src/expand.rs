@@ -298,24 +298,38 @@ fn generate(func: &ItemFn, args: &Args, sig: &Signature, default: DefaultCrate) 
         policy.extend(quote!(.with_once(true)));
     }
 
+    // The generated code's own bindings: prefixed, because a unit struct of the same name in
+    // scope (another step) would turn a binding pattern into a struct pattern, and at
+    // `mixed_site`, so that they never shadow the user's names.
+    let ctx = Ident::new("__init_step_ctx", Span::mixed_site());
+    let value = Ident::new("__init_step_value", Span::mixed_site());
+    let error = Ident::new("__init_step_error", Span::mixed_site());
     let call = if sig.takes_context {
-        quote!(#ident(ctx).await)
+        quote!(#ident(#ctx).await)
     } else {
         quote!(#ident().await)
     };
     let ok = match &sig.value {
         Some(ty) => {
-            let insert = quote_spanned!(ty.span()=> ctx.insert(value));
-            quote!(::core::result::Result::Ok(value) => {
-                #insert;
+            // The argument sits on `T`, so a `T` that cannot be stored (not
+            // `Send + Sync + 'static`) is reported on the return type.
+            let arg = Ident::new(
+                "__init_step_value",
+                ty.span().resolved_at(Span::mixed_site()),
+            );
+            quote!(::core::result::Result::Ok(#value) => {
+                #ctx.insert(#arg);
                 ::core::result::Result::Ok(())
             })
         }
         None => quote!(::core::result::Result::Ok(()) => ::core::result::Result::Ok(())),
     };
-    let convert = quote_spanned!(sig.error_span=>
-        #krate::prelude::StepError::from_error(error)
+    // The argument sits on `E`, so an error type that does not convert is reported there.
+    let arg = Ident::new(
+        "__init_step_error",
+        sig.error_span.resolved_at(Span::mixed_site()),
     );
+    let convert = quote!(#krate::prelude::StepError::from_error(#arg));
 
     quote! {
         #(#docs)*
@@ -337,14 +351,14 @@ fn generate(func: &ItemFn, args: &Args, sig: &Signature, default: DefaultCrate) 
 
             async fn run(
                 &self,
-                ctx: &#krate::prelude::Context,
+                #ctx: &#krate::prelude::Context,
             ) -> ::core::result::Result<(), #krate::prelude::StepError> {
                 #(#rest)*
                 #fn_sig #block
 
                 match #call {
                     #ok,
-                    ::core::result::Result::Err(error) => ::core::result::Result::Err(#convert),
+                    ::core::result::Result::Err(#error) => ::core::result::Result::Err(#convert),
                 }
             }
         }

@@ -351,3 +351,40 @@ fn arguments_become_the_same_policy_as_the_builder() {
     assert_eq!(everything.name(), "everything");
     assert_eq!(warm_cache.policy(), Policy::new());
 }
+
+/// Named like the bindings a hand-written `Step::run` would use: the expansion must not confuse
+/// them with its own.
+mod bindings {
+    use initkit::prelude::*;
+
+    #[init_step]
+    pub(super) async fn ctx(context: &Context) -> Result<(), StepError> {
+        context.publish("ctx", true);
+        Ok(())
+    }
+
+    #[init_step]
+    pub(super) async fn value() -> Result<u16, StepError> {
+        Ok(8080)
+    }
+
+    #[init_step(retries = 0)]
+    pub(super) async fn error() -> Result<(), std::io::Error> {
+        Err(std::io::Error::other("refused by design"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn step_functions_may_share_names_with_the_generated_bindings() {
+    let (ctx, _) = context();
+    let report = Plan::new("p")
+        .step(bindings::ctx)
+        .step(bindings::value)
+        .step(bindings::error.optional())
+        .run(&ctx)
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(ctx.value("ctx"), Some(true.into()));
+    assert_eq!(ctx.get::<u16>(), Some(8080));
+    assert_eq!(report.steps[2].error.as_deref(), Some("refused by design"));
+}
