@@ -19,9 +19,9 @@ use proc_macro::TokenStream;
 
 use crate::expand::DefaultCrate;
 
-/// `#[init_step]` for crates that depend on `init-core` and `init-macros`: the generated code
-/// names `::init_core` (change it with `crate = "..."`). With the `initkit` facade, use
-/// `initkit::prelude::init_step` instead, which is the same macro naming `::initkit`.
+/// Turns an `async fn` into a [`Step`] whose generated code names `::init_core`: the flavour for
+/// crates that depend on `init-core` and `init-macros` (re-exported as `init_core::init_step`).
+/// With the `initkit` facade, use `initkit::prelude::init_step`, which names `::initkit`.
 ///
 #[doc = include_str!("init_step.md")]
 #[proc_macro_attribute]
@@ -29,9 +29,9 @@ pub fn init_step(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::init_step(args.into(), item.into(), DefaultCrate::InitCore).into()
 }
 
-/// `#[init_step]` for crates that depend on the `initkit` facade: the generated code names
-/// `::initkit` (change it with `crate = "..."`). Re-exported as `initkit::prelude::init_step`;
-/// with `init-core` and `init-macros` as direct dependencies, use `init_core::init_step`.
+/// Turns an `async fn` into a [`Step`] whose generated code names `::initkit`: the flavour that
+/// the facade re-exports as `initkit::prelude::init_step`. With `init-core` and `init-macros` as
+/// dependencies, use `init_core::init_step`, which names `::init_core`.
 ///
 #[doc = include_str!("init_step.md")]
 #[proc_macro_attribute]

@@ -22,5 +22,8 @@ fn main() {
         .step(from_prelude)
         .step(from_core_root)
         .step(from_macros_crate);
-    assert_eq!(plan.step_names(), ["from-prelude", "from-core-root", "from-macros-crate"]);
+    assert_eq!(
+        plan.step_names(),
+        ["from-prelude", "from-core-root", "from-macros-crate"]
+    );
 }

@@ -26,5 +26,8 @@ fn main() {
         .step(from_prelude)
         .step(initkit_flavour)
         .step(through_a_reexport);
-    assert_eq!(plan.step_names(), ["from-prelude", "initkit-flavour", "through-a-reexport"]);
+    assert_eq!(
+        plan.step_names(),
+        ["from-prelude", "initkit-flavour", "through-a-reexport"]
+    );
 }
