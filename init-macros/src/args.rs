@@ -11,7 +11,6 @@ const VALID: &str =
     "`name`, `retries`, `timeout`, `attempt_timeout`, `backoff`, `optional`, `once`, `crate`";
 
 /// A duration given as a string literal, with the literal kept for messages and spans.
-#[derive(Clone)]
 pub(crate) struct Dur {
     pub(crate) millis: u64,
     pub(crate) lit: LitStr,

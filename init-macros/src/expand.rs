@@ -1,7 +1,7 @@
 //! The expansion of `#[init_step]`: checks the function's signature and turns the function into a
 //! unit struct that implements `Step`.
 
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -38,9 +38,9 @@ pub(crate) fn init_step(
 ) -> TokenStream {
     let func = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(func)) => func,
-        Ok(other) => {
+        Ok(_) => {
             let error = syn::Error::new(
-                item_span(&other),
+                item_span(&item),
                 "#[init_step] goes on an `async fn`, e.g. \
                  `#[init_step] async fn migrate(ctx: &Context) -> Result<(), StepError>`",
             );
@@ -66,23 +66,16 @@ fn with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
     item
 }
 
-/// Where an item that is not a function starts: its keyword (`struct`, `impl`, ...).
-fn item_span(item: &Item) -> Span {
-    let tokens = item.to_token_stream();
-    let attrs = match item {
-        Item::Struct(s) => s.attrs.len(),
-        Item::Enum(e) => e.attrs.len(),
-        Item::Impl(i) => i.attrs.len(),
-        Item::Mod(m) => m.attrs.len(),
-        Item::Const(c) => c.attrs.len(),
-        Item::Static(s) => s.attrs.len(),
-        _ => 0,
-    };
-    // Each outer attribute is two token trees: `#` and `[...]`.
-    tokens
-        .into_iter()
-        .nth(attrs * 2)
-        .map_or_else(Span::call_site, |t| t.span())
+/// Where an item that is not a function starts, after its attributes: its keyword (`struct`,
+/// `impl`, `pub`, ...).
+fn item_span(item: &TokenStream) -> Span {
+    let mut tokens = item.clone().into_iter().peekable();
+    // An outer attribute is two token trees: `#` and `[...]`.
+    while matches!(tokens.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '#') {
+        tokens.next();
+        tokens.next();
+    }
+    tokens.next().map_or_else(Span::call_site, |t| t.span())
 }
 
 /// What the expansion needs from a function whose signature is right.

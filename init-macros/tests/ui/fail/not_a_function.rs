@@ -1,7 +1,9 @@
 use initkit::prelude::*;
 
 #[init_step]
-struct Migrate;
+/// The migration.
+#[derive(Debug)]
+pub struct Migrate;
 
 fn main() {
     let _ = Migrate;
