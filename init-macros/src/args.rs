@@ -213,7 +213,10 @@ fn duration_value(input: ParseStream<'_>, key: &Ident) -> syn::Result<Dur> {
     let lit = input.parse::<LitStr>().map_err(|e| {
         syn::Error::new(
             e.span(),
-            format!("`{key}` expects a string with a unit, e.g. `{key} = \"30s\"`, `\"500ms\"`, `\"2m\"`"),
+            format!(
+                "`{key}` expects a string with a unit, e.g. `{key} = \"30s\"`, \
+                 `\"500ms\"`, `\"2m\"`"
+            ),
         )
     })?;
     duration(lit)
@@ -324,7 +327,8 @@ fn duration(lit: LitStr) -> syn::Result<Dur> {
 /// Milliseconds in `"500ms"`, `"30s"`, `"2m"`, `"1h"`, `"1m30s"`: whole numbers, each followed by
 /// a unit, units from the largest to the smallest, each once; greater than zero.
 pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
-    const FORM: &str = "expected whole numbers with units (h, m, s, ms), e.g. \"500ms\", \"30s\", \"2m\", \"1m30s\"";
+    const FORM: &str = "expected whole numbers with units (h, m, s, ms), \
+                        e.g. \"500ms\", \"30s\", \"2m\", \"1m30s\"";
     // Units from the largest; the index orders them.
     const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
     let mut rest = text;
