@@ -29,6 +29,11 @@
 //! container it dies with PID 1, but if your tool daemonizes, run the init binary under an init
 //! such as `tini`. If the init binary itself exits before the grace period ends, the group got
 //! `SIGTERM` but not `SIGKILL`; as PID 1 of a container, its exit makes the kernel kill the rest.
+//!
+//! While the group stops, its output is still read and logged, so a program that shuts down
+//! cleanly (rolls back, releases a lock, says so) is not killed by `SIGPIPE` on the way. After
+//! the program exits by itself, its output is awaited for at most half a second more: a process
+//! it left in the background may keep the pipes open.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
