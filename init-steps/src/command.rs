@@ -419,7 +419,9 @@ impl Step for Command {
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let label = self.label();
         let mut cmd = self.command(ctx)?;
-        let mut child = cmd.spawn().map_err(|err| spawn_error(&label, err))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|err| spawn_error(&label, self.current_dir.as_deref(), err))?;
         let Some(pid) = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -502,12 +504,19 @@ fn published(ctx: &Context, path: &str, key: &OsStr) -> Result<OsString, StepErr
 
 /// A program that cannot be started: missing or not executable is permanent (it is the same on
 /// every attempt), a lack of resources (`EAGAIN`, `ENOMEM`) transient.
-fn spawn_error(label: &str, err: io::Error) -> StepError {
+fn spawn_error(label: &str, dir: Option<&Path>, err: io::Error) -> StepError {
     let class = match err.kind() {
         io::ErrorKind::NotFound => ErrorClass::Permanent,
         kind => classify_io(kind),
     };
-    StepError::with_class(class, format!("{label}: cannot start")).with_source(err)
+    // The kernel says "not found" for a missing working directory too: name the right thing.
+    let context = match dir {
+        Some(dir) if err.kind() == io::ErrorKind::NotFound && !dir.is_dir() => {
+            format!("{label}: cannot start in {}", dir.display())
+        }
+        _ => format!("{label}: cannot start"),
+    };
+    StepError::with_class(class, context).with_source(err)
 }
 
 /// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.

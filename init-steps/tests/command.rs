@@ -228,6 +228,21 @@ async fn a_missing_program_is_permanent() {
 }
 
 #[tokio::test]
+async fn a_missing_working_directory_is_named_in_the_error() {
+    let err = Command::new(["true"])
+        .current_dir("/nonexistent/work")
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("true: cannot start in /nonexistent/work: no such file"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn the_program_gets_the_context_environment_extra_variables_and_its_directory() {
     let dir = tempfile::tempdir().unwrap();
     let path = std::env::var("PATH").unwrap();
