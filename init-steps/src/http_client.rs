@@ -215,23 +215,45 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<std::io::ErrorKind> {
 fn find_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
     let mut next = Some(err);
     while let Some(e) = next {
-        let rustls_error = e.downcast_ref::<rustls::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(rustls_error) = rustls_error {
+        // An io::Error's `source()` skips the error it wraps (it returns that error's source),
+        // and hyper-util wraps tokio-rustls' io::Error in another one: look inside each.
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            next = Some(inner as &(dyn StdError + 'static));
+            continue;
+        }
+        if let Some(rustls_error) = e.downcast_ref::<rustls::Error>() {
             return match rustls_error {
                 rustls::Error::InvalidCertificate(cert) => Some(describe_certificate_error(cert)),
                 rustls::Error::NoCertificatesPresented => {
                     Some("the server presented no certificate".to_owned())
                 }
+                rustls::Error::AlertReceived(alert) => describe_client_certificate_alert(*alert),
                 _ => None,
             };
         }
         next = e.source();
     }
     None
+}
+
+/// A fatal alert by which the server refuses our client certificate (mTLS); other alerts are
+/// not about certificates.
+fn describe_client_certificate_alert(alert: rustls::AlertDescription) -> Option<String> {
+    use rustls::AlertDescription as A;
+    match alert {
+        A::CertificateRequired => Some(
+            "the server requires a client certificate, and none was configured".to_owned(),
+        ),
+        A::BadCertificate
+        | A::UnsupportedCertificate
+        | A::CertificateRevoked
+        | A::CertificateExpired
+        | A::CertificateUnknown
+        | A::UnknownCA => Some(format!(
+            "the server refused the client certificate ({alert:?})"
+        )),
+        _ => None,
+    }
 }
 
 fn describe_certificate_error(err: &rustls::CertificateError) -> String {
