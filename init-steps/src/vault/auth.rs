@@ -1,0 +1,611 @@
+//! Login steps (Kubernetes, AppRole, JWT, a given token) that leave a [`VaultSession`] in the
+//! context, and [`VaultRevoke`], which revokes the token a login made.
+
+use std::path::{Path, PathBuf};
+
+use init_core::{Context, Step, StepError, async_trait};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::client::{Api, ApiPath, Secret, TokenSource, Vault, VaultSession, validate_path};
+use super::error;
+
+/// Where the kubelet mounts the pod's service-account token.
+pub const KUBERNETES_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+const LOGIN_STEP: &str = "vault-login";
+
+impl Vault {
+    /// Logs in with the pod's Kubernetes service-account token as `role`
+    /// (<https://developer.hashicorp.com/vault/api-docs/auth/kubernetes#login>).
+    ///
+    /// # Default
+    ///
+    /// Mount `kubernetes`; the token read from [`KUBERNETES_TOKEN_FILE`], surrounding
+    /// whitespace (the trailing newline) trimmed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use init_core::Step;
+    /// let login = init_steps::vault::Vault::from_env().kubernetes_login("orders");
+    /// assert_eq!(login.name(), "vault-login");
+    /// ```
+    pub fn kubernetes_login(self, role: impl Into<String>) -> KubernetesLogin {
+        KubernetesLogin {
+            vault: self,
+            role: role.into(),
+            mount: "kubernetes".to_owned(),
+            jwt_file: PathBuf::from(KUBERNETES_TOKEN_FILE),
+        }
+    }
+
+    /// Logs in with an AppRole's `role_id` and, unless the role does not bind one, a
+    /// secret ID (<https://developer.hashicorp.com/vault/api-docs/auth/approle#login-with-approle>).
+    ///
+    /// # Default
+    ///
+    /// Mount `approle`; no secret ID (set one with [`AppRoleLogin::secret_id`] or
+    /// [`AppRoleLogin::secret_id_file`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env()
+    ///     .approle_login("8c5fd1a4-...")
+    ///     .secret_id_file("/vault/approle/secret-id");
+    /// # let _ = login;
+    /// ```
+    pub fn approle_login(self, role_id: impl Into<String>) -> AppRoleLogin {
+        AppRoleLogin {
+            vault: self,
+            role_id: role_id.into(),
+            secret_id: None,
+            mount: "approle".to_owned(),
+        }
+    }
+
+    /// Logs in with a JWT (an OIDC ID token, a CI job token, a projected service-account token)
+    /// as `role` (<https://developer.hashicorp.com/vault/api-docs/auth/jwt#jwt-login>). The JWT
+    /// comes from [`JwtLogin::jwt_file`] or [`JwtLogin::jwt`].
+    ///
+    /// # Default
+    ///
+    /// Mount `jwt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env()
+    ///     .jwt_login("ci")
+    ///     .jwt_file("/var/run/secrets/tokens/vault-token");
+    /// # let _ = login;
+    /// ```
+    pub fn jwt_login(self, role: impl Into<String>) -> JwtLogin {
+        JwtLogin {
+            vault: self,
+            role: role.into(),
+            jwt: None,
+            mount: "jwt".to_owned(),
+        }
+    }
+
+    /// Uses a given token: [`Vault::with_token`], else `VAULT_TOKEN`. The step checks it with
+    /// `auth/token/lookup-self`
+    /// (<https://developer.hashicorp.com/vault/api-docs/auth/token#lookup-a-token-self>).
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env().token_login();
+    /// # let _ = login;
+    /// ```
+    pub fn token_login(self) -> TokenLogin {
+        TokenLogin {
+            vault: self,
+            file: None,
+        }
+    }
+
+    /// Uses the token in a file (written by Vault Agent, say), surrounding whitespace trimmed,
+    /// and checks it like [`token_login`](Self::token_login).
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env().token_file_login("/vault/token");
+    /// # let _ = login;
+    /// ```
+    pub fn token_file_login(self, path: impl Into<PathBuf>) -> TokenLogin {
+        TokenLogin {
+            vault: self,
+            file: Some(path.into()),
+        }
+    }
+}
+
+/// A secret given inline or read from a file at run time.
+#[derive(Debug, Clone)]
+enum SecretSource {
+    Value(Secret),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// The secret, registered with the context's redactor.
+    async fn read(&self, ctx: &Context, what: &str) -> Result<Secret, StepError> {
+        let secret = match self {
+            Self::Value(secret) => secret.clone(),
+            Self::File(path) => read_secret_file(path, what).await?,
+        };
+        ctx.register_secret(secret.expose());
+        Ok(secret)
+    }
+}
+
+/// Reads a secret file, surrounding whitespace (a trailing newline) trimmed.
+async fn read_secret_file(path: &Path, what: &str) -> Result<Secret, StepError> {
+    let name = format!("{what} {}", path.display());
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| StepError::from_error(e).context(&name))?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(StepError::permanent(format!("{name}: the file is empty")));
+    }
+    Ok(Secret::new(trimmed))
+}
+
+fn validate_mount(mount: &str) -> Result<(), StepError> {
+    validate_path(mount, "vault auth mount", false)
+}
+
+fn validate_non_empty(value: &str, what: &str) -> Result<(), StepError> {
+    if value.trim().is_empty() {
+        return Err(StepError::invalid(format!(
+            "{what}: expected a non-empty value"
+        )));
+    }
+    Ok(())
+}
+
+/// Logs in at `auth/<mount>/login` and stores the session.
+async fn login(
+    ctx: &Context,
+    api: Api,
+    method: &'static str,
+    mount: &str,
+    role: Option<&str>,
+    body: Value,
+) -> Result<(), StepError> {
+    let path = ApiPath::new(["auth", mount, "login"]);
+    let subject = match role {
+        Some(role) => format!("auth/{mount}/login (role \"{role}\")"),
+        None => format!("auth/{mount}/login"),
+    };
+    let reply = api
+        .call(Method::POST, &path, None, Some(&body), &subject)
+        .await?;
+    let auth = &reply.body["auth"];
+    let token = auth["client_token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            StepError::permanent(format!("{subject}: vault's reply has no auth.client_token"))
+        })?;
+    let session = VaultSession::new(ctx, api, Secret::new(token), TokenSource::Login);
+    log_warnings(&reply.body, &subject);
+    tracing::info!(
+        method,
+        mount,
+        role,
+        policies = ?string_list(&auth["policies"]),
+        ttl_s = auth["lease_duration"].as_u64(),
+        renewable = auth["renewable"].as_bool(),
+        "logged in to vault"
+    );
+    ctx.insert(session);
+    Ok(())
+}
+
+fn string_list(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+pub(crate) fn log_warnings(body: &Value, subject: &str) {
+    for warning in string_list(&body["warnings"]) {
+        tracing::warn!(subject, warning, "vault warning");
+    }
+}
+
+/// Logs in to Vault with the pod's Kubernetes service-account token; made by
+/// [`Vault::kubernetes_login`].
+///
+/// Posts `{"role", "jwt"}` to `auth/<mount>/login`
+/// (<https://developer.hashicorp.com/vault/api-docs/auth/kubernetes#login>); Vault checks the
+/// token with the Kubernetes TokenReview API and the role's bound service-account names and
+/// namespaces. The token Vault returns is stored in the context as a [`VaultSession`] and
+/// registered as a secret. The service-account JWT is never logged.
+///
+/// # Examples
+///
+/// ```
+/// use init_core::Step;
+/// let login = init_steps::vault::Vault::from_env()
+///     .kubernetes_login("orders")
+///     .mount("k8s-prod")
+///     .jwt_file("/var/run/secrets/tokens/vault");
+/// assert!(login.validate().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+pub struct KubernetesLogin {
+    vault: Vault,
+    role: String,
+    mount: String,
+    jwt_file: PathBuf,
+}
+
+impl KubernetesLogin {
+    /// Sets the auth mount path (default `kubernetes`).
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env().kubernetes_login("orders").mount("k8s-eu");
+    /// # let _ = login;
+    /// ```
+    pub fn mount(mut self, mount: impl Into<String>) -> Self {
+        self.mount = mount.into();
+        self
+    }
+
+    /// Reads the service-account JWT from `path` instead of [`KUBERNETES_TOKEN_FILE`] (a
+    /// projected token with a Vault audience, say).
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env()
+    ///     .kubernetes_login("orders")
+    ///     .jwt_file("/var/run/secrets/tokens/vault");
+    /// # let _ = login;
+    /// ```
+    pub fn jwt_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.jwt_file = path.into();
+        self
+    }
+}
+
+#[async_trait]
+impl Step for KubernetesLogin {
+    fn name(&self) -> &str {
+        LOGIN_STEP
+    }
+
+    fn validate(&self) -> Result<(), StepError> {
+        self.vault.validate()?;
+        validate_non_empty(&self.role, "vault kubernetes role")?;
+        validate_mount(&self.mount)
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        // Configuration errors first: they are not worth a retry.
+        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let jwt = read_secret_file(&self.jwt_file, "kubernetes service-account token").await?;
+        ctx.register_secret(jwt.expose());
+        let body = json!({ "role": self.role, "jwt": jwt.expose() });
+        login(ctx, api, "kubernetes", &self.mount, Some(&self.role), body).await
+    }
+}
+
+/// Logs in to Vault with an AppRole; made by [`Vault::approle_login`].
+///
+/// Posts `{"role_id", "secret_id"}` to `auth/<mount>/login`
+/// (<https://developer.hashicorp.com/vault/api-docs/auth/approle#login-with-approle>). The
+/// secret ID is registered as a secret and never logged; the token Vault returns is stored in
+/// the context as a [`VaultSession`].
+///
+/// # Examples
+///
+/// ```
+/// use init_core::Step;
+/// let login = init_steps::vault::Vault::from_env()
+///     .approle_login("db-migrator")
+///     .secret_id_file("/vault/approle/secret-id")
+///     .mount("approle-ci");
+/// assert!(login.validate().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+pub struct AppRoleLogin {
+    vault: Vault,
+    role_id: String,
+    secret_id: Option<SecretSource>,
+    mount: String,
+}
+
+impl AppRoleLogin {
+    /// Sends this secret ID. Prefer [`secret_id_file`](Self::secret_id_file): a secret in the
+    /// source code is a leaked secret.
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env().approle_login("r").secret_id("s-1");
+    /// assert!(!format!("{login:?}").contains("s-1"));
+    /// ```
+    pub fn secret_id(mut self, secret_id: impl Into<String>) -> Self {
+        self.secret_id = Some(SecretSource::Value(Secret::new(secret_id)));
+        self
+    }
+
+    /// Reads the secret ID from a file at run time (surrounding whitespace trimmed).
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env()
+    ///     .approle_login("r")
+    ///     .secret_id_file("/vault/approle/secret-id");
+    /// # let _ = login;
+    /// ```
+    pub fn secret_id_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.secret_id = Some(SecretSource::File(path.into()));
+        self
+    }
+
+    /// Sets the auth mount path (default `approle`).
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env().approle_login("r").mount("ci");
+    /// # let _ = login;
+    /// ```
+    pub fn mount(mut self, mount: impl Into<String>) -> Self {
+        self.mount = mount.into();
+        self
+    }
+}
+
+#[async_trait]
+impl Step for AppRoleLogin {
+    fn name(&self) -> &str {
+        LOGIN_STEP
+    }
+
+    fn validate(&self) -> Result<(), StepError> {
+        self.vault.validate()?;
+        validate_non_empty(&self.role_id, "vault approle role_id")?;
+        validate_mount(&self.mount)
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let mut body = json!({ "role_id": self.role_id });
+        if let Some(source) = &self.secret_id {
+            let secret_id = source.read(ctx, "approle secret_id").await?;
+            body["secret_id"] = Value::from(secret_id.expose());
+        }
+        login(ctx, api, "approle", &self.mount, None, body).await
+    }
+}
+
+/// Logs in to Vault with a JWT as a role of the JWT/OIDC auth method; made by
+/// [`Vault::jwt_login`].
+///
+/// Posts `{"role", "jwt"}` to `auth/<mount>/login`
+/// (<https://developer.hashicorp.com/vault/api-docs/auth/jwt#jwt-login>). The JWT is registered
+/// as a secret and never logged.
+///
+/// # Examples
+///
+/// ```
+/// use init_core::Step;
+/// let login = init_steps::vault::Vault::from_env().jwt_login("ci").jwt_file("/run/ci/id-token");
+/// assert!(login.validate().is_ok());
+/// let no_jwt = init_steps::vault::Vault::from_env().jwt_login("ci");
+/// assert!(no_jwt.validate().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct JwtLogin {
+    vault: Vault,
+    role: String,
+    jwt: Option<SecretSource>,
+    mount: String,
+}
+
+impl JwtLogin {
+    /// Sends this JWT.
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").jwt("eyJ...");
+    /// assert!(!format!("{login:?}").contains("eyJ"));
+    /// ```
+    pub fn jwt(mut self, jwt: impl Into<String>) -> Self {
+        self.jwt = Some(SecretSource::Value(Secret::new(jwt)));
+        self
+    }
+
+    /// Reads the JWT from a file at run time (surrounding whitespace trimmed).
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").jwt_file("/run/ci/id-token");
+    /// # let _ = login;
+    /// ```
+    pub fn jwt_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.jwt = Some(SecretSource::File(path.into()));
+        self
+    }
+
+    /// Sets the auth mount path (default `jwt`).
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").mount("gitlab");
+    /// # let _ = login;
+    /// ```
+    pub fn mount(mut self, mount: impl Into<String>) -> Self {
+        self.mount = mount.into();
+        self
+    }
+}
+
+#[async_trait]
+impl Step for JwtLogin {
+    fn name(&self) -> &str {
+        LOGIN_STEP
+    }
+
+    fn validate(&self) -> Result<(), StepError> {
+        self.vault.validate()?;
+        validate_non_empty(&self.role, "vault jwt role")?;
+        validate_mount(&self.mount)?;
+        if self.jwt.is_none() {
+            return Err(StepError::invalid(
+                "vault jwt login: expected a JWT (JwtLogin::jwt_file or JwtLogin::jwt)",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        let Some(source) = &self.jwt else {
+            return Err(StepError::invalid("vault jwt login: expected a JWT"));
+        };
+        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let jwt = source.read(ctx, "jwt").await?;
+        let body = json!({ "role": self.role, "jwt": jwt.expose() });
+        login(ctx, api, "jwt", &self.mount, Some(&self.role), body).await
+    }
+}
+
+/// Uses a token given to the plan (`VAULT_TOKEN`, [`Vault::with_token`] or a file); made by
+/// [`Vault::token_login`] and [`Vault::token_file_login`].
+///
+/// The step checks the token with `auth/token/lookup-self`
+/// (<https://developer.hashicorp.com/vault/api-docs/auth/token#lookup-a-token-self>), so a bad
+/// token or address fails here, and stores it in the context as a [`VaultSession`].
+/// [`VaultRevoke`] never revokes such a token: it belongs to whoever gave it.
+///
+/// # Examples
+///
+/// ```
+/// use init_core::Step;
+/// let login = init_steps::vault::Vault::from_env().token_file_login("/vault/agent/token");
+/// assert_eq!(login.name(), "vault-login");
+/// ```
+#[derive(Debug, Clone)]
+pub struct TokenLogin {
+    vault: Vault,
+    file: Option<PathBuf>,
+}
+
+#[async_trait]
+impl Step for TokenLogin {
+    fn name(&self) -> &str {
+        LOGIN_STEP
+    }
+
+    fn validate(&self) -> Result<(), StepError> {
+        self.vault.validate()
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let token = match &self.file {
+            Some(path) => read_secret_file(path, "vault token file").await?,
+            None => self.vault.token(ctx).ok_or_else(|| {
+                StepError::invalid(
+                    "VAULT_TOKEN is not set: expected a vault token (or Vault::with_token, or \
+                     Vault::token_file_login)",
+                )
+            })?,
+        };
+        let session = VaultSession::new(ctx, api, token, TokenSource::Provided);
+        let subject = "auth/token/lookup-self";
+        let reply = session
+            .call(Method::GET, &ApiPath::new([subject]), None, subject)
+            .await?;
+        // `data.id` is the token itself: only the harmless fields are read.
+        let data = &reply.body["data"];
+        tracing::info!(
+            method = "token",
+            policies = ?string_list(&data["policies"]),
+            ttl_s = data["ttl"].as_u64(),
+            renewable = data["renewable"].as_bool(),
+            "using the given vault token"
+        );
+        ctx.insert(session);
+        Ok(())
+    }
+}
+
+/// Revokes the token a login step of this plan made (`auth/token/revoke-self`,
+/// <https://developer.hashicorp.com/vault/api-docs/auth/token#revoke-a-token-self>), so it does
+/// not outlive the init container. Append it as the plan's last step.
+///
+/// It revokes only a token made by a login step ([`VaultSession::is_from_login`]); a token given
+/// to the plan (`VAULT_TOKEN`, a file) belongs to someone else and is left alone. With no
+/// session it does nothing. A token that is already invalid (403) counts as revoked. If the plan
+/// fails before this step, the token lives until its TTL ends: give the role a short `token_ttl`.
+/// Vault steps after it fail with 403: the token is gone.
+///
+/// # Examples
+///
+/// ```
+/// use init_core::Plan;
+/// use init_steps::vault::{KvRead, Vault, VaultRevoke};
+///
+/// let plan = Plan::new("orders-init")
+///     .step(Vault::from_env().kubernetes_login("orders"))
+///     .step(KvRead::v2("secret", "orders/db").write_json("/secrets/db.json"))
+///     .step(VaultRevoke::new());
+/// assert_eq!(plan.step_names().last(), Some(&"vault-revoke"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct VaultRevoke {
+    _private: (),
+}
+
+impl VaultRevoke {
+    /// The step.
+    ///
+    /// ```
+    /// let step = init_steps::vault::VaultRevoke::new();
+    /// # let _ = step;
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Step for VaultRevoke {
+    fn name(&self) -> &str {
+        "vault-revoke"
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        let Some(session) = ctx.get::<VaultSession>() else {
+            tracing::info!("no vault session; nothing to revoke");
+            return Ok(());
+        };
+        if !session.is_from_login() {
+            tracing::info!("the vault token was given to the plan, not made by it; not revoking");
+            return Ok(());
+        }
+        let subject = "auth/token/revoke-self";
+        let reply = session
+            .api
+            .send(
+                Method::POST,
+                &ApiPath::new([subject]),
+                Some(&session.token),
+                None,
+                true,
+                subject,
+            )
+            .await?;
+        if reply.status.is_success() {
+            tracing::info!("revoked the vault token");
+            Ok(())
+        } else if reply.status == StatusCode::FORBIDDEN {
+            tracing::info!("the vault token was already invalid");
+            Ok(())
+        } else {
+            Err(error::from_reply(
+                &reply,
+                subject,
+                &session.api.endpoint().address,
+            ))
+        }
+    }
+}

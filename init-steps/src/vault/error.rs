@@ -1,0 +1,225 @@
+//! Vault's errors as Vault means them: the status code and the `errors` array of a reply turned
+//! into a classified [`StepError`].
+//!
+//! Vault answers an error with `{"errors": ["..."]}` and a status code
+//! (<https://developer.hashicorp.com/vault/api-docs#error-response>): 400 invalid request, 403
+//! forbidden (a bad token or a policy that does not allow the path), 404 not found, 405
+//! unsupported operation, 412 precondition failed (Enterprise eventual consistency), 429 rate
+//! limited (or standby, on `sys/health`), 500 internal error, 502 a request to another node
+//! failed, 503 sealed or in maintenance. Some errors arrive as Go multi-error lists
+//! (`"1 error occurred:\n\t* permission denied\n\n"`), so texts are matched by substring.
+
+use init_core::{ErrorClass, StepError};
+use reqwest::StatusCode;
+use serde_json::Value;
+use url::Url;
+
+use super::client::Reply;
+use crate::http_client;
+
+/// The longest part of Vault's own error text kept in a message.
+const MAX_ERROR_TEXT: usize = 400;
+
+/// Vault's `errors`, each multi-error list flattened into its items.
+pub(crate) fn vault_errors(body: &Value) -> Vec<String> {
+    let Some(errors) = body.get("errors").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    errors
+        .iter()
+        .filter_map(Value::as_str)
+        .flat_map(flatten_multierror)
+        .collect()
+}
+
+/// `"2 errors occurred:\n\t* a\n\t* b\n\n"` → `["a", "b"]`; anything else → itself, trimmed.
+fn flatten_multierror(text: &str) -> Vec<String> {
+    let trimmed = text.trim();
+    let first_line = trimmed.lines().next().unwrap_or_default();
+    if first_line.ends_with("occurred:") {
+        let items: Vec<String> = trimmed
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.trim().strip_prefix("* "))
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !items.is_empty() {
+            return items;
+        }
+    }
+    if trimmed.is_empty() {
+        Vec::new()
+    } else {
+        vec![trimmed.to_owned()]
+    }
+}
+
+fn contains(errors: &[String], needle: &str) -> bool {
+    errors
+        .iter()
+        .any(|e| e.to_ascii_lowercase().contains(needle))
+}
+
+/// The error for a reply whose status is not 2xx. `subject` names what was asked for
+/// (`secret/orders/db`, `auth/kubernetes/login`).
+pub(crate) fn from_reply(reply: &Reply, subject: &str, address: &Url) -> StepError {
+    let status = reply.status;
+    if status.is_redirection() {
+        return redirect_error(reply, subject, address);
+    }
+    let errors = vault_errors(&reply.body);
+    let mut text = errors.join("; ");
+    if text.len() > MAX_ERROR_TEXT {
+        let mut cut = MAX_ERROR_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    if text.is_empty() {
+        text = default_text(status).to_owned();
+    }
+    let class = if contains(&errors, "vault is sealed")
+        || contains(&errors, "standby")
+        || contains(&errors, "local node not active")
+        || contains(&errors, "rate limit quota exceeded")
+    {
+        ErrorClass::Transient
+    } else if status == StatusCode::PRECONDITION_FAILED {
+        // "required index state not present": a performance standby has not caught up yet.
+        ErrorClass::Transient
+    } else {
+        http_client::status_class(status)
+    };
+    let error = StepError::with_class(
+        class,
+        format!(
+            "{subject}: {} ({})",
+            lowercase_first(&text),
+            status.as_u16()
+        ),
+    );
+    match http_client::retry_after(&reply.headers) {
+        Some(delay) if class == ErrorClass::Transient => error.with_retry_after(delay),
+        _ => error,
+    }
+}
+
+/// Vault's standby nodes answer with a 307 to the active node when they do not forward
+/// requests; a redirect to another host is never followed with the token, so it is reported.
+/// Transient: the node may become active, or the load balancer may pick the active one next.
+fn redirect_error(reply: &Reply, subject: &str, address: &Url) -> StepError {
+    let target = reply
+        .headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| address.join(l).ok())
+        .map_or_else(|| "elsewhere".to_owned(), |u| http_client::display_url(&u));
+    StepError::transient(format!(
+        "{subject}: vault redirected to {target} ({}); not following a redirect to another host \
+         with the token (a standby node? point VAULT_ADDR at the active node or its load balancer)",
+        reply.status.as_u16()
+    ))
+}
+
+fn default_text(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid request",
+        401 => "unauthorized",
+        403 => "permission denied",
+        404 => "not found",
+        405 => "unsupported operation",
+        412 => "precondition failed",
+        429 => "rate limited",
+        500 => "internal server error",
+        502 => "a request to another vault node failed",
+        503 => "vault is unavailable (sealed or in maintenance)",
+        _ => "unexpected status",
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), Some(d)) if c.is_uppercase() && !d.is_uppercase() => c
+            .to_lowercase()
+            .chain(text[c.len_utf8()..].chars())
+            .collect(),
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderMap;
+    use serde_json::json;
+
+    fn reply(status: u16, body: Value) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body,
+        }
+    }
+
+    fn address() -> Url {
+        Url::parse("http://vault:8200").unwrap()
+    }
+
+    #[test]
+    fn flattens_multi_error_lists() {
+        let body = json!({"errors": ["1 error occurred:\n\t* permission denied\n\n"]});
+        assert_eq!(vault_errors(&body), ["permission denied"]);
+        let body = json!({"errors": ["2 errors occurred:\n\t* a\n\t* b\n\n", "c"]});
+        assert_eq!(vault_errors(&body), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn client_errors_are_permanent_and_name_the_subject() {
+        let body = json!({"errors": ["1 error occurred:\n\t* permission denied\n\n"]});
+        let err = from_reply(&reply(403, body), "secret/orders/db", &address());
+        assert!(err.is_permanent());
+        assert_eq!(err.to_string(), "secret/orders/db: permission denied (403)");
+        for status in [400, 404, 405] {
+            assert!(
+                from_reply(&reply(status, json!({"errors": []})), "x", &address()).is_permanent()
+            );
+        }
+    }
+
+    #[test]
+    fn server_errors_sealed_and_rate_limits_are_transient() {
+        for status in [429, 500, 502, 503] {
+            assert!(from_reply(&reply(status, Value::Null), "x", &address()).is_transient());
+        }
+        let err = from_reply(
+            &reply(503, json!({"errors": ["Vault is sealed"]})),
+            "x",
+            &address(),
+        );
+        assert_eq!(err.to_string(), "x: vault is sealed (503)");
+        // A sealed Vault behind a proxy that rewrites the status is still transient.
+        let err = from_reply(
+            &reply(400, json!({"errors": ["Vault is sealed"]})),
+            "x",
+            &address(),
+        );
+        assert!(err.is_transient());
+    }
+
+    #[test]
+    fn a_redirect_to_another_host_is_named_and_transient() {
+        let mut r = reply(307, Value::Null);
+        r.headers
+            .insert("location", "http://10.0.0.2:8200/v1/x".parse().unwrap());
+        let err = from_reply(&r, "x", &address());
+        assert!(err.is_transient());
+        assert!(
+            err.to_string()
+                .contains("redirected to http://10.0.0.2:8200/v1/x")
+        );
+    }
+}

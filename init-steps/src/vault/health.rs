@@ -1,0 +1,162 @@
+//! `VaultReady`: waits until `sys/health` says Vault is initialized, unsealed and active.
+
+use init_core::{Context, Policy, Step, StepError, async_trait};
+use reqwest::Method;
+use serde_json::Value;
+
+use super::client::{Api, ApiPath, Vault};
+use super::error;
+
+impl Vault {
+    /// A step that waits for this Vault to be ready; see [`VaultReady`].
+    ///
+    /// ```
+    /// use init_core::Step;
+    /// let ready = init_steps::vault::Vault::from_env().with_address("https://vault:8200").ready();
+    /// assert_eq!(ready.name(), "vault-ready");
+    /// ```
+    pub fn ready(self) -> VaultReady {
+        VaultReady {
+            vault: self,
+            allow_standby: false,
+        }
+    }
+}
+
+/// Waits until Vault is initialized, unsealed and active, reading `GET /v1/sys/health`
+/// (<https://developer.hashicorp.com/vault/api-docs/system/health>), which needs no token.
+///
+/// Each attempt is one request; the step's policy ([`Policy::wait`] by default: unlimited
+/// attempts, 100 ms to 1 s apart; bound it with a timeout) polls. The status codes say the
+/// state: 200 active; 429 standby and 473 performance standby (ready only with
+/// [`allow_standby`](Self::allow_standby)); 472 disaster-recovery secondary, 474 standby that
+/// cannot reach the active node, 501 not initialized, 503 sealed, 530 removed from the cluster,
+/// all transient (an operator or an auto-unseal may fix them). The request carries no
+/// namespace: `sys/health` lives in the root namespace.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use init_core::{Plan, StepExt};
+/// use init_steps::vault::{Vault, VaultReady};
+///
+/// let plan = Plan::new("orders-init")
+///     .step(VaultReady::new().allow_standby().timeout(Duration::from_secs(120)))
+///     .step(Vault::from_env().kubernetes_login("orders"));
+/// assert_eq!(plan.step_names(), ["vault-ready", "vault-login"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct VaultReady {
+    vault: Vault,
+    allow_standby: bool,
+}
+
+impl VaultReady {
+    /// Waits for the Vault of `VAULT_ADDR` (see [`Vault::from_env`]); [`Vault::ready`] takes
+    /// another configuration.
+    ///
+    /// ```
+    /// let ready = init_steps::vault::VaultReady::new();
+    /// # let _ = ready;
+    /// ```
+    pub fn new() -> Self {
+        Vault::from_env().ready()
+    }
+
+    /// Counts a standby or performance-standby node as ready (it forwards requests, or serves
+    /// reads, for the active node).
+    ///
+    /// ```
+    /// let ready = init_steps::vault::VaultReady::new().allow_standby();
+    /// # let _ = ready;
+    /// ```
+    pub fn allow_standby(mut self) -> Self {
+        self.allow_standby = true;
+        self
+    }
+}
+
+impl Default for VaultReady {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Step for VaultReady {
+    fn name(&self) -> &str {
+        "vault-ready"
+    }
+
+    fn validate(&self) -> Result<(), StepError> {
+        self.vault.validate()
+    }
+
+    fn policy(&self) -> Policy {
+        Policy::wait()
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let subject = "sys/health";
+        let reply = api
+            .send(
+                Method::GET,
+                &ApiPath::new([subject]),
+                None,
+                None,
+                false,
+                subject,
+            )
+            .await?;
+        let body = &reply.body;
+        let not_ready = |state: &str| {
+            StepError::transient(format!(
+                "vault at {}: {state} ({})",
+                api.address(),
+                reply.status.as_u16()
+            ))
+        };
+        let state = match reply.status.as_u16() {
+            200 => "active",
+            429 if self.allow_standby => "standby",
+            473 if self.allow_standby => "performance standby",
+            429 => {
+                return Err(not_ready(
+                    "vault is a standby node (allow_standby counts it as ready)",
+                ));
+            }
+            473 => {
+                return Err(not_ready(
+                    "vault is a performance standby node (allow_standby counts it as ready)",
+                ));
+            }
+            472 => return Err(not_ready("vault is a disaster-recovery secondary")),
+            474 => {
+                return Err(not_ready(
+                    "vault is a standby node that cannot reach the active node",
+                ));
+            }
+            501 => return Err(not_ready("vault is not initialized")),
+            503 => return Err(not_ready("vault is sealed")),
+            530 => return Err(not_ready("this vault node was removed from its cluster")),
+            _ => return Err(error::from_reply(&reply, subject, &api.endpoint().address)),
+        };
+        // A 200 from something that is not Vault (a proxy's error page) must not count.
+        if body["initialized"] != Value::Bool(true) || body["sealed"] != Value::Bool(false) {
+            return Err(StepError::transient(format!(
+                "vault at {}: sys/health answered {} without initialized=true and sealed=false",
+                api.address(),
+                reply.status.as_u16()
+            )));
+        }
+        tracing::info!(
+            state,
+            version = body["version"].as_str(),
+            cluster = body["cluster_name"].as_str(),
+            "vault is ready"
+        );
+        Ok(())
+    }
+}

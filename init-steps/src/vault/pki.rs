@@ -1,0 +1,499 @@
+//! `PkiIssue`: issues a certificate and private key from a PKI secrets engine role, writes them
+//! to files and publishes them.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use init_core::{Context, Step, StepError, async_trait};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::auth::log_warnings;
+use super::client::{ApiPath, VaultSession, validate_path};
+use super::files::{FileOut, write_all};
+use crate::atomic::validate_mode;
+
+/// Issues a certificate and its private key from a role of the PKI secrets engine:
+/// `POST /v1/<mount>/issue/<role>`
+/// (<https://developer.hashicorp.com/vault/api-docs/secret/pki#generate-certificate-and-key>).
+///
+/// Vault makes the key; it exists only in this reply, so the step writes it (mode `0o600`) and
+/// the certificate and CA chain files, each atomically, the key first. It publishes the public
+/// parts under the [`publish`](Self::publish) name (`certificate`, `issuing_ca`, `ca_chain`,
+/// `serial_number`, `expiration`) and the private key, as a secret, under `<name>_key`; and logs
+/// the serial number and when the certificate expires. The key is registered with the
+/// redactor and never logged.
+///
+/// It uses the [`VaultSession`] a login step left in the context (or `VAULT_ADDR` and
+/// `VAULT_TOKEN` when there is none). Errors are classified as for [`KvRead`](super::KvRead).
+///
+/// # Default
+///
+/// Mount `pki`; the role's TTL; certificate and chain files mode `0o644`, the key `0o600`;
+/// step name `vault-pki:<mount>/<role>`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use init_core::Step;
+/// use init_steps::vault::PkiIssue;
+///
+/// let issue = PkiIssue::new("orders", "orders.prod.svc")
+///     .alt_names(["orders", "orders.prod"])
+///     .ip_sans(["10.0.0.7"])
+///     .ttl(Duration::from_secs(24 * 3600))
+///     .certificate_file("/tls/tls.crt")
+///     .private_key_file("/tls/tls.key")
+///     .ca_chain_file("/tls/ca.crt")
+///     .publish("tls");
+/// assert_eq!(issue.name(), "vault-pki:pki/orders");
+/// assert!(issue.validate().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+pub struct PkiIssue {
+    name: String,
+    mount: String,
+    role: String,
+    common_name: String,
+    alt_names: Vec<String>,
+    ip_sans: Vec<String>,
+    ttl: Option<Duration>,
+    certificate_file: Option<PathBuf>,
+    private_key_file: Option<PathBuf>,
+    ca_chain_file: Option<PathBuf>,
+    publish: Option<String>,
+    mode: u32,
+    key_mode: u32,
+}
+
+impl PkiIssue {
+    /// Issues a certificate for `common_name` from `role` of the engine mounted at `pki`.
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").publish("tls");
+    /// # let _ = issue;
+    /// ```
+    pub fn new(role: impl Into<String>, common_name: impl Into<String>) -> Self {
+        let role = role.into();
+        Self {
+            name: format!("vault-pki:pki/{}", role.trim_matches('/')),
+            mount: "pki".to_owned(),
+            role,
+            common_name: common_name.into(),
+            alt_names: Vec::new(),
+            ip_sans: Vec::new(),
+            ttl: None,
+            certificate_file: None,
+            private_key_file: None,
+            ca_chain_file: None,
+            publish: None,
+            mode: 0o644,
+            key_mode: 0o600,
+        }
+    }
+
+    /// Uses the PKI engine mounted at `mount` (default `pki`).
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").mount("pki_int").publish("tls");
+    /// # let _ = issue;
+    /// ```
+    pub fn mount(mut self, mount: impl Into<String>) -> Self {
+        self.mount = mount.into();
+        self.name = format!(
+            "vault-pki:{}/{}",
+            self.mount.trim_matches('/'),
+            self.role.trim_matches('/')
+        );
+        self
+    }
+
+    /// Adds DNS subject alternative names (Vault's `alt_names`).
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").alt_names(["www.example.com"]);
+    /// # let _ = issue;
+    /// ```
+    pub fn alt_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.alt_names.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds IP subject alternative names (Vault's `ip_sans`).
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").ip_sans(["127.0.0.1"]);
+    /// # let _ = issue;
+    /// ```
+    pub fn ip_sans<I, S>(mut self, ips: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.ip_sans.extend(ips.into_iter().map(Into::into));
+        self
+    }
+
+    /// Asks for this lifetime (Vault caps it at the role's `max_ttl`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").ttl(Duration::from_secs(3600));
+    /// # let _ = issue;
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Writes the certificate (PEM) to `path`.
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com")
+    ///     .certificate_file("/tls/tls.crt")
+    ///     .private_key_file("/tls/tls.key");
+    /// # let _ = issue;
+    /// ```
+    pub fn certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.certificate_file = Some(path.into());
+        self
+    }
+
+    /// Writes the private key (PEM) to `path`, mode `0o600` unless [`key_mode`](Self::key_mode)
+    /// says otherwise.
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com")
+    ///     .certificate_file("/tls/tls.crt")
+    ///     .private_key_file("/tls/tls.key");
+    /// # let _ = issue;
+    /// ```
+    pub fn private_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.private_key_file = Some(path.into());
+        self
+    }
+
+    /// Writes the CA chain (PEM; Vault's `ca_chain`, or `issuing_ca` when the chain is empty)
+    /// to `path`.
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").ca_chain_file("/tls/ca.crt");
+    /// # let _ = issue;
+    /// ```
+    pub fn ca_chain_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_chain_file = Some(path.into());
+        self
+    }
+
+    /// Publishes the certificate's public parts under `name` and the private key, as a
+    /// secret, under `<name>_key` (templates: `{{ values.tls.certificate }}`,
+    /// `{{ values.tls_key }}`).
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").publish("tls");
+    /// # let _ = issue;
+    /// ```
+    pub fn publish(mut self, name: impl Into<String>) -> Self {
+        self.publish = Some(name.into());
+        self
+    }
+
+    /// Sets the mode of the certificate and CA chain files (default `0o644`).
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com")
+    ///     .ca_chain_file("/tls/ca.crt")
+    ///     .mode(0o640);
+    /// # let _ = issue;
+    /// ```
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets the mode of the private key file (default `0o600`).
+    ///
+    /// ```
+    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com")
+    ///     .certificate_file("/tls/tls.crt")
+    ///     .private_key_file("/tls/tls.key")
+    ///     .key_mode(0o640);
+    /// # let _ = issue;
+    /// ```
+    pub fn key_mode(mut self, mode: u32) -> Self {
+        self.key_mode = mode;
+        self
+    }
+
+    fn subject(&self) -> String {
+        format!(
+            "{}/issue/{}",
+            self.mount.trim_matches('/'),
+            self.role.trim_matches('/')
+        )
+    }
+
+    fn request_body(&self) -> Value {
+        let mut body = json!({ "common_name": self.common_name, "format": "pem" });
+        if !self.alt_names.is_empty() {
+            body["alt_names"] = self.alt_names.join(",").into();
+        }
+        if !self.ip_sans.is_empty() {
+            body["ip_sans"] = self.ip_sans.join(",").into();
+        }
+        if let Some(ttl) = self.ttl {
+            body["ttl"] = format!("{}s", ttl.as_secs()).into();
+        }
+        body
+    }
+}
+
+/// A PEM text with exactly one final newline.
+fn pem_file(text: &str) -> Vec<u8> {
+    let mut out = text.trim_end().to_owned();
+    out.push('\n');
+    out.into_bytes()
+}
+
+/// `1735689600` → `2025-01-01T00:00:00Z` (proleptic Gregorian, UTC).
+fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+fn string_field<'a>(data: &'a Value, field: &str, subject: &str) -> Result<&'a str, StepError> {
+    data[field]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            StepError::permanent(format!("{subject}: vault's reply has no data.{field}"))
+        })
+}
+
+#[async_trait]
+impl Step for PkiIssue {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn validate(&self) -> Result<(), StepError> {
+        let subject = self.subject();
+        validate_path(&self.mount, &format!("{subject}: pki mount"), false)?;
+        validate_path(&self.role, &format!("{subject}: pki role"), false)?;
+        if self.common_name.trim().is_empty() {
+            return Err(StepError::invalid(format!(
+                "{subject}: common name \"\": expected a host name"
+            )));
+        }
+        for ip in &self.ip_sans {
+            if ip.parse::<IpAddr>().is_err() {
+                return Err(StepError::invalid(format!(
+                    "{subject}: ip_sans \"{ip}\": expected an IP address"
+                )));
+            }
+        }
+        if let Some(name) = self
+            .alt_names
+            .iter()
+            .find(|n| n.trim().is_empty() || n.contains(','))
+        {
+            return Err(StepError::invalid(format!(
+                "{subject}: alt_names \"{name}\": expected a DNS name without commas"
+            )));
+        }
+        if self.ttl.is_some_and(|t| t.as_secs() == 0) {
+            return Err(StepError::invalid(format!(
+                "{subject}: ttl: expected one second or more"
+            )));
+        }
+        validate_mode(self.mode, &subject)?;
+        validate_mode(self.key_mode, &subject)?;
+        if self.certificate_file.is_some() != self.private_key_file.is_some() {
+            return Err(StepError::invalid(format!(
+                "{subject}: expected both certificate_file and private_key_file (the key exists only \
+                 in Vault's reply, the certificate is useless without it)"
+            )));
+        }
+        let files: Vec<&PathBuf> = [
+            &self.certificate_file,
+            &self.private_key_file,
+            &self.ca_chain_file,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if files.is_empty() && self.publish.is_none() {
+            return Err(StepError::invalid(format!(
+                "{subject}: nothing to do: expected certificate_file and private_key_file, \
+                 ca_chain_file or publish"
+            )));
+        }
+        if files.iter().collect::<HashSet<_>>().len() != files.len() {
+            return Err(StepError::invalid(format!(
+                "{subject}: expected a different file for the certificate, the key and the chain"
+            )));
+        }
+        if self.publish.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(StepError::invalid(format!(
+                "{subject}: publish(\"\"): expected a name"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        let subject = self.subject();
+        let session = VaultSession::current(ctx)?;
+        let path = ApiPath::new([self.mount.as_str(), "issue", self.role.as_str()]);
+        let reply = session
+            .call(Method::POST, &path, Some(&self.request_body()), &subject)
+            .await?;
+        let data = &reply.body["data"];
+        let private_key = string_field(data, "private_key", &subject)?;
+        ctx.register_secret(private_key);
+        log_warnings(&reply.body, &subject);
+        let certificate = string_field(data, "certificate", &subject)?;
+        let issuing_ca = data["issuing_ca"].as_str().unwrap_or_default();
+        let ca_chain: Vec<&str> = data["ca_chain"]
+            .as_array()
+            .map(|c| c.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let chain = if ca_chain.is_empty() {
+            issuing_ca.to_owned()
+        } else {
+            ca_chain
+                .iter()
+                .map(|c| c.trim_end())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let serial = data["serial_number"].as_str().unwrap_or_default();
+        let expiration = data["expiration"].as_i64();
+
+        let mut files = Vec::new();
+        if let Some(path) = &self.private_key_file {
+            files.push(FileOut {
+                path: path.clone(),
+                bytes: pem_file(private_key),
+                mode: self.key_mode,
+            });
+        }
+        if let Some(path) = &self.certificate_file {
+            files.push(FileOut {
+                path: path.clone(),
+                bytes: pem_file(certificate),
+                mode: self.mode,
+            });
+        }
+        if let Some(path) = &self.ca_chain_file {
+            if chain.is_empty() {
+                return Err(StepError::permanent(format!(
+                    "{subject}: vault's reply has no issuing_ca or ca_chain to write to {}",
+                    path.display()
+                )));
+            }
+            files.push(FileOut {
+                path: path.clone(),
+                bytes: pem_file(&chain),
+                mode: self.mode,
+            });
+        }
+        let written: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+        write_all(files).await?;
+
+        if let Some(name) = &self.publish {
+            let mut public = Map::new();
+            public.insert("certificate".into(), certificate.into());
+            public.insert("issuing_ca".into(), issuing_ca.into());
+            public.insert("ca_chain".into(), ca_chain.clone().into());
+            public.insert("serial_number".into(), serial.into());
+            public.insert("expiration".into(), expiration.into());
+            ctx.publish(name.clone(), Value::Object(public));
+            ctx.publish_secret(format!("{name}_key"), private_key);
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        tracing::info!(
+            role = %subject,
+            common_name = %self.common_name,
+            serial,
+            expires_at = expiration.map(rfc3339).as_deref(),
+            expires_in_s = expiration.map(|e| e - now),
+            files = ?written,
+            "issued certificate"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_unix_times_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_735_689_600), "2025-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_827_696), "2000-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn the_request_names_sans_and_ttl_as_vault_expects() {
+        let body = PkiIssue::new("web", "web.example.com")
+            .alt_names(["a.example.com", "b.example.com"])
+            .ip_sans(["10.0.0.1"])
+            .ttl(Duration::from_secs(90))
+            .request_body();
+        assert_eq!(
+            body,
+            json!({"common_name": "web.example.com", "format": "pem",
+                   "alt_names": "a.example.com,b.example.com", "ip_sans": "10.0.0.1", "ttl": "90s"})
+        );
+    }
+
+    #[test]
+    fn validation_refuses_bad_input() {
+        let ok = PkiIssue::new("web", "w").publish("tls");
+        assert!(ok.validate().is_ok());
+        assert!(
+            PkiIssue::new("web", "w").validate().is_err(),
+            "nothing to do"
+        );
+        assert!(ok.clone().ip_sans(["nope"]).validate().is_err());
+        assert!(ok.clone().ttl(Duration::ZERO).validate().is_err());
+        assert!(
+            ok.clone().certificate_file("/c").validate().is_err(),
+            "a cert needs its key"
+        );
+        assert!(
+            ok.certificate_file("/c")
+                .private_key_file("/c")
+                .validate()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,1121 @@
+//! The `vault` steps end to end: real plans, a real tokio runtime and real loopback HTTP
+//! against a stateful double of Vault's API (`support/vault_double.rs`).
+#![cfg(feature = "vault")]
+
+#[path = "support/vault_double.rs"]
+mod vault_double;
+#[path = "support/vault_logs.rs"]
+mod vault_logs;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use init_core::{Context, Outcome, Plan, Report, Retry, Step, StepExt, StepStatus};
+use init_steps::vault::{KvRead, PkiIssue, Vault, VaultReady, VaultRevoke, VaultSession};
+use serde_json::json;
+use vault_double::{Health, ROOT_TOKEN, VaultDouble, fake_jwt, service_account_jwt};
+
+/// Quick retries, so transient-error tests take milliseconds.
+fn fast() -> Retry {
+    Retry::new()
+        .with_initial_delay(Duration::from_millis(10))
+        .with_max_delay(Duration::from_millis(50))
+        .with_max_attempts(5)
+}
+
+fn env_for(double: &VaultDouble, extra: &[(&str, &str)]) -> Context {
+    let mut vars = vec![("VAULT_ADDR".to_owned(), double.url())];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Context::with_env(vars)
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn step<'a>(report: &'a Report, name: &str) -> &'a init_core::StepReport {
+    report
+        .step(name)
+        .unwrap_or_else(|| panic!("no step {name} in {report:?}"))
+}
+
+/// A double with a KV v2 mount `secret` holding `orders/db`, and a Kubernetes role `orders`
+/// bound to service account `orders` in namespace `prod`, allowed `secret/data/orders/`.
+async fn orders_vault() -> VaultDouble {
+    let double = VaultDouble::start().await;
+    double.enable_kv_v2("secret");
+    double.kv_put(
+        "secret",
+        "orders/db",
+        json!({"username": "orders", "password": "pa$$-\"w0rd\"-1", "port": 5432}),
+    );
+    double.add_kubernetes_role(
+        "kubernetes",
+        "orders",
+        &["orders"],
+        &["prod"],
+        &["secret/data/orders/"],
+    );
+    double
+}
+
+fn sa_token_file(dir: &Path, namespace: &str, name: &str) -> (std::path::PathBuf, String) {
+    let jwt = service_account_jwt(namespace, name);
+    let path = dir.join("token");
+    // The kubelet's file has no newline, but a hand-made one often does: it is trimmed.
+    std::fs::write(&path, format!("{jwt}\n")).unwrap();
+    (path, jwt)
+}
+
+#[tokio::test]
+async fn kubernetes_login_then_kv_v2_read_publishes_the_secret_and_writes_files() {
+    let double = orders_vault().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, jwt) = sa_token_file(dir.path(), "prod", "orders");
+    let out = dir.path().join("secrets");
+    let plan = Plan::new("orders-init")
+        .step(VaultReady::new())
+        .step(
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file(&token_file),
+        )
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("db")
+                .write_json(out.join("db.json"))
+                .write_env(out.join("db.env"))
+                .write_field("password", out.join("password")),
+        );
+    let ctx = env_for(&double, &[]);
+    let report = plan.run(&ctx).await;
+    assert!(report.is_success(), "{report:?}");
+
+    let db = ctx.value("db").unwrap();
+    assert_eq!(db["username"], "orders");
+    assert_eq!(db["port"], 5432);
+    assert!(ctx.is_secret("db"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("password")).unwrap(),
+        "pa$$-\"w0rd\"-1"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("db.json")).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        json!({"username": "orders", "password": "pa$$-\"w0rd\"-1", "port": 5432})
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("db.env")).unwrap(),
+        "password=\"pa\\$\\$-\\\"w0rd\\\"-1\"\nport=\"5432\"\nusername=\"orders\"\n"
+    );
+    for file in ["db.json", "db.env", "password"] {
+        assert_eq!(mode(&out.join(file)), 0o600, "{file}");
+    }
+
+    // The login sent the trimmed JWT; the read used the token the login got, not the root one.
+    let requests = double.requests();
+    let login = requests
+        .iter()
+        .find(|r| r.path == "/v1/auth/kubernetes/login")
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&login.body).unwrap();
+    assert_eq!(body, json!({"role": "orders", "jwt": jwt}));
+    let session = ctx.get::<VaultSession>().unwrap();
+    assert!(session.is_from_login());
+    let read = requests
+        .iter()
+        .find(|r| r.path == "/v1/secret/data/orders/db")
+        .unwrap();
+    assert_eq!(read.header("x-vault-token"), Some(session.token()));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("x-vault-request") == Some("true"))
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("x-vault-namespace").is_none())
+    );
+}
+
+#[tokio::test]
+async fn the_namespace_goes_on_every_request_except_sys_health() {
+    let double = orders_vault().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, _) = sa_token_file(dir.path(), "prod", "orders");
+    let plan = Plan::new("p")
+        .step(VaultReady::new())
+        .step(
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file(&token_file),
+        )
+        .step(KvRead::v2("secret", "orders/db").publish_secret("db"));
+    let report = plan
+        .run(&env_for(&double, &[("VAULT_NAMESPACE", "team-a/")]))
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    for request in double.requests() {
+        let expected = (request.path != "/v1/sys/health").then_some("team-a");
+        assert_eq!(
+            request.header("x-vault-namespace"),
+            expected,
+            "{}",
+            request.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn kv_v1_reads_the_whole_secret_or_the_chosen_fields() {
+    let double = VaultDouble::start().await;
+    double.enable_kv_v1("kv");
+    double.kv_put(
+        "kv",
+        "app/api",
+        json!({"key": "k-1", "region": "eu", "extra": "x"}),
+    );
+    let plan = Plan::new("p")
+        .step(KvRead::v1("kv", "app/api").publish_secret("all"))
+        .step(
+            KvRead::v1("kv", "app/api")
+                .fields(["key", "region"])
+                .publish_secret("some")
+                .named("some"),
+        );
+    // No login step: VAULT_TOKEN is used.
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let report = plan.run(&ctx).await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(
+        ctx.value("all").unwrap(),
+        json!({"key": "k-1", "region": "eu", "extra": "x"})
+    );
+    assert_eq!(
+        ctx.value("some").unwrap(),
+        json!({"key": "k-1", "region": "eu"})
+    );
+    assert!(double.requests().iter().all(|r| r.path == "/v1/kv/app/api"));
+}
+
+#[tokio::test]
+async fn kv_v2_reads_the_version_asked_for() {
+    let double = orders_vault().await;
+    double.kv_put("secret", "orders/db", json!({"password": "second"}));
+    let plan = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .version(1)
+                .field("password")
+                .publish_secret("v1"),
+        )
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("latest")
+                .named("latest"),
+        );
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    assert!(plan.run(&ctx).await.is_success());
+    assert_eq!(ctx.value("v1").unwrap()["password"], "pa$$-\"w0rd\"-1");
+    assert_eq!(ctx.value("latest").unwrap(), json!({"password": "second"}));
+    assert!(
+        double
+            .requests()
+            .iter()
+            .any(|r| r.path == "/v1/secret/data/orders/db?version=1")
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_or_destroyed_kv_v2_version_fails_at_once_saying_so() {
+    let double = orders_vault().await;
+    double.kv_put("secret", "orders/db", json!({"password": "v2"}));
+    double.kv_put("secret", "orders/db", json!({"password": "v3"}));
+    double.kv_delete("secret", "orders/db", 3);
+    double.kv_destroy("secret", "orders/db", 2);
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+
+    let report = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("db")
+                .retry(fast()),
+        )
+        .run(&ctx)
+        .await;
+    let line = step(&report, "vault-kv:secret/orders/db");
+    assert_eq!((line.status, line.attempts), (StepStatus::Failed, 1));
+    let error = line.error.as_deref().unwrap();
+    assert!(
+        error.starts_with("secret/orders/db: version 3 was deleted at 2024-05-01T10:00:00"),
+        "{error}"
+    );
+
+    let report = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .version(2)
+                .publish_secret("db")
+                .retry(fast()),
+        )
+        .run(&ctx)
+        .await;
+    let line = step(&report, "vault-kv:secret/orders/db");
+    assert_eq!(line.attempts, 1);
+    assert!(
+        line.error
+            .as_deref()
+            .unwrap()
+            .starts_with("secret/orders/db (version 2): version 2 was destroyed")
+    );
+}
+
+#[tokio::test]
+async fn permission_denied_is_permanent_and_names_the_path_and_vaults_error() {
+    let double = orders_vault().await;
+    double.kv_put("secret", "billing/db", json!({"password": "other"}));
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, _) = sa_token_file(dir.path(), "prod", "orders");
+    let plan = Plan::new("orders-init")
+        .step(
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file(&token_file),
+        )
+        .step(
+            KvRead::v2("secret", "billing/db")
+                .publish_secret("db")
+                .named("vault-db")
+                .retry(fast()),
+        );
+    let ctx = env_for(&double, &[]);
+    let report = plan.run(&ctx).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    let line = step(&report, "vault-db");
+    assert_eq!(line.attempts, 1);
+    // Vault sent "1 error occurred:\n\t* permission denied\n\n": matched and flattened.
+    assert_eq!(
+        line.error.as_deref(),
+        Some("secret/billing/db: permission denied (403)")
+    );
+    let message = init_core::termination_message(&report, ctx.redactor()).unwrap();
+    assert!(
+        message.starts_with("step \"vault-db\" failed after 1 attempt in ")
+            && message.ends_with(": secret/billing/db: permission denied (403)"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_or_mount_is_a_permanent_404() {
+    let double = orders_vault().await;
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let report = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/nope")
+                .publish_secret("x")
+                .retry(fast()),
+        )
+        .run(&ctx)
+        .await;
+    let line = step(&report, "vault-kv:secret/orders/nope");
+    assert_eq!(
+        (line.attempts, line.error.as_deref()),
+        (1, Some("secret/orders/nope: not found (404)"))
+    );
+
+    let report = Plan::new("p")
+        .step(KvRead::v2("nomount", "a").publish_secret("x").retry(fast()))
+        .run(&ctx)
+        .await;
+    let error = step(&report, "vault-kv:nomount/a").error.clone().unwrap();
+    assert_eq!(
+        error,
+        "nomount/a: no handler for route \"nomount/data/a\". route entry not found. (404)"
+    );
+}
+
+#[tokio::test]
+async fn a_kv_v1_read_of_a_v2_mount_says_to_use_v2() {
+    let double = orders_vault().await;
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let report = Plan::new("p")
+        .step(
+            KvRead::v1("secret", "orders/db")
+                .publish_secret("x")
+                .retry(fast()),
+        )
+        .run(&ctx)
+        .await;
+    let line = step(&report, "vault-kv:secret/orders/db");
+    assert_eq!(line.attempts, 1);
+    assert_eq!(
+        line.error.as_deref(),
+        Some("secret/orders/db: the mount is KV version 2: use KvRead::v2 (404)")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_field_names_the_fields_present_never_their_values() {
+    let double = orders_vault().await;
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let read = KvRead::v2("secret", "orders/db")
+        .field("pasword")
+        .publish_secret("db");
+    let err = read.run(&ctx).await.unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        "secret/orders/db: no field \"pasword\" (fields: password, port, username)"
+    );
+}
+
+#[tokio::test]
+async fn sealed_503s_are_retried_until_vault_answers() {
+    let double = orders_vault().await;
+    double.fail_next(3, 503, &["Vault is sealed"]);
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let report = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("db")
+                .retry(fast()),
+        )
+        .run(&ctx)
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(step(&report, "vault-kv:secret/orders/db").attempts, 4);
+    assert_eq!(ctx.value("db").unwrap()["username"], "orders");
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_transient_and_the_last_one_is_reported() {
+    let double = orders_vault().await;
+    double.fail_next(
+        1,
+        429,
+        &["request path \"secret/data/orders/db\": rate limit quota exceeded"],
+    );
+    double.fail_next(1, 500, &["internal error"]);
+    double.fail_next(3, 502, &[]);
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let report = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("db")
+                .retry(fast()),
+        )
+        .run(&ctx)
+        .await;
+    let line = step(&report, "vault-kv:secret/orders/db");
+    assert_eq!((line.status, line.attempts), (StepStatus::Failed, 5));
+    assert_eq!(
+        line.error.as_deref(),
+        Some("secret/orders/db: a request to another vault node failed (502)")
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried() {
+    let double = orders_vault().await;
+    double.drop_next(2);
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let report = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("db")
+                .retry(fast()),
+        )
+        .run(&ctx)
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(step(&report, "vault-kv:secret/orders/db").attempts, 3);
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_cut_by_the_attempt_timeout_and_retried() {
+    let double = orders_vault().await;
+    double.delay_next(Duration::from_secs(5));
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let started = std::time::Instant::now();
+    let report = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("db")
+                .retry(fast())
+                .attempt_timeout(Duration::from_millis(300)),
+        )
+        .run(&ctx)
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(step(&report, "vault-kv:secret/orders/db").attempts, 2);
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_never_carries_the_token() {
+    let standby = VaultDouble::start().await;
+    let active = orders_vault().await;
+    // "localhost" is another host for the client, though the same machine.
+    let elsewhere = active.url().replace("127.0.0.1", "localhost");
+    standby.redirect_to(&elsewhere);
+    let ctx = env_for(&standby, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let report = Plan::new("p")
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("db")
+                .retry(fast().with_max_attempts(2)),
+        )
+        .run(&ctx)
+        .await;
+    let line = step(&report, "vault-kv:secret/orders/db");
+    assert_eq!(
+        (line.status, line.attempts),
+        (StepStatus::Failed, 2),
+        "transient, retried"
+    );
+    let error = line.error.as_deref().unwrap();
+    assert!(
+        error.contains(&format!(
+            "vault redirected to {elsewhere}/v1/secret/data/orders/db (307)"
+        )),
+        "{error}"
+    );
+    assert_eq!(standby.requests().len(), 2);
+    assert!(
+        active
+            .requests()
+            .iter()
+            .all(|r| r.header("x-vault-token").is_none()),
+        "the token reached another host"
+    );
+    assert!(active.requests().is_empty());
+}
+
+#[tokio::test]
+async fn approle_login_reads_the_secret_id_file_and_a_wrong_one_fails_at_once() {
+    let double = orders_vault().await;
+    double.add_approle(
+        "approle",
+        "migrator",
+        "role-id-1",
+        Some("secret-id-1"),
+        &["secret/data/orders/"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret-id");
+    std::fs::write(&secret_file, "secret-id-1\n").unwrap();
+    let ctx = env_for(&double, &[]);
+    let plan = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .approle_login("role-id-1")
+                .secret_id_file(&secret_file),
+        )
+        .step(KvRead::v2("secret", "orders/db").publish_secret("db"));
+    assert!(plan.run(&ctx).await.is_success());
+    let login = double
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/auth/approle/login")
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&login.body).unwrap(),
+        json!({"role_id": "role-id-1", "secret_id": "secret-id-1"})
+    );
+
+    let report = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .approle_login("role-id-1")
+                .secret_id("wrong")
+                .retry(fast()),
+        )
+        .run(&env_for(&double, &[]))
+        .await;
+    let line = step(&report, "vault-login");
+    assert_eq!(line.attempts, 1);
+    assert_eq!(
+        line.error.as_deref(),
+        Some("auth/approle/login: invalid role or secret ID (400)")
+    );
+}
+
+#[tokio::test]
+async fn kubernetes_login_refuses_a_service_account_or_namespace_the_role_does_not_bind() {
+    let double = orders_vault().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (namespace, account, expected) in [
+        (
+            "prod",
+            "billing",
+            "service account name not authorized (403)",
+        ),
+        ("dev", "orders", "namespace not authorized (403)"),
+    ] {
+        let (token_file, _) = sa_token_file(dir.path(), namespace, account);
+        let report = Plan::new("p")
+            .step(
+                Vault::from_env()
+                    .kubernetes_login("orders")
+                    .jwt_file(&token_file)
+                    .retry(fast()),
+            )
+            .run(&env_for(&double, &[]))
+            .await;
+        let line = step(&report, "vault-login");
+        assert_eq!(line.attempts, 1);
+        assert_eq!(
+            line.error.as_deref(),
+            Some(format!("auth/kubernetes/login (role \"orders\"): {expected}").as_str())
+        );
+    }
+    let report = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .kubernetes_login("nope")
+                .mount("k8s")
+                .jwt_file(dir.path().join("token"))
+                .retry(fast()),
+        )
+        .run(&env_for(&double, &[]))
+        .await;
+    assert!(
+        step(&report, "vault-login")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("auth/k8s/login")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_service_account_token_file_names_the_file() {
+    let double = orders_vault().await;
+    let report = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file("/nonexistent/token")
+                .retry(fast().with_max_attempts(1)),
+        )
+        .run(&env_for(&double, &[]))
+        .await;
+    let error = step(&report, "vault-login").error.clone().unwrap();
+    assert!(
+        error.starts_with("kubernetes service-account token /nonexistent/token: "),
+        "{error}"
+    );
+    assert!(double.requests().is_empty());
+}
+
+#[tokio::test]
+async fn jwt_login_checks_the_roles_bound_claims() {
+    let double = orders_vault().await;
+    double.add_jwt_role(
+        "ci",
+        "deploy",
+        "repo:acme/orders",
+        "vault",
+        &["secret/data/orders/"],
+    );
+    let good = fake_jwt(&json!({"sub": "repo:acme/orders", "aud": "vault"}));
+    let ctx = env_for(&double, &[]);
+    let report = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .jwt_login("deploy")
+                .mount("ci")
+                .jwt(good.clone()),
+        )
+        .step(KvRead::v2("secret", "orders/db").publish_secret("db"))
+        .run(&ctx)
+        .await;
+    assert!(report.is_success(), "{report:?}");
+
+    let bad = fake_jwt(&json!({"sub": "repo:acme/other", "aud": "vault"}));
+    let report = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .jwt_login("deploy")
+                .mount("ci")
+                .jwt(bad)
+                .retry(fast()),
+        )
+        .run(&env_for(&double, &[]))
+        .await;
+    let error = step(&report, "vault-login").error.clone().unwrap();
+    assert!(
+        error.starts_with("auth/ci/login (role \"deploy\"): error validating claims"),
+        "{error}"
+    );
+    assert!(error.ends_with("(400)"));
+}
+
+#[tokio::test]
+async fn token_login_checks_the_token_and_revoke_leaves_a_given_token_alone() {
+    let double = orders_vault().await;
+    double.add_token("hvs.given", &["secret/data/orders/"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "hvs.given\n").unwrap();
+    let ctx = env_for(&double, &[]);
+    let report = Plan::new("p")
+        .step(Vault::from_env().token_file_login(&file))
+        .step(KvRead::v2("secret", "orders/db").publish_secret("db"))
+        .step(VaultRevoke::new())
+        .run(&ctx)
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    assert!(double.token_is_valid("hvs.given"));
+    assert!(!double.requests().iter().any(|r| r.path.contains("revoke")));
+
+    let report = Plan::new("p")
+        .step(Vault::from_env().token_login().retry(fast()))
+        .run(&env_for(&double, &[("VAULT_TOKEN", "hvs.unknown")]))
+        .await;
+    let line = step(&report, "vault-login");
+    assert_eq!(line.attempts, 1);
+    assert_eq!(
+        line.error.as_deref(),
+        Some("auth/token/lookup-self: permission denied (403)")
+    );
+}
+
+#[tokio::test]
+async fn revoke_revokes_the_token_a_login_made() {
+    let double = orders_vault().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, _) = sa_token_file(dir.path(), "prod", "orders");
+    let ctx = env_for(&double, &[]);
+    let report = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file(&token_file),
+        )
+        .step(KvRead::v2("secret", "orders/db").publish_secret("db"))
+        .step(VaultRevoke::new())
+        .run(&ctx)
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    let token = ctx.get::<VaultSession>().unwrap().token().to_owned();
+    assert!(!double.token_is_valid(&token));
+    assert!(double.login_tokens().is_empty());
+    // Revoking again (a rerun) counts an invalid token as revoked.
+    assert!(VaultRevoke::new().run(&ctx).await.is_ok());
+}
+
+#[tokio::test]
+async fn vault_ready_waits_for_an_unseal() {
+    let double = Arc::new(VaultDouble::start().await);
+    double.set_health(Health::Sealed);
+    let unsealer = Arc::clone(&double);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        unsealer.set_health(Health::Active);
+    });
+    let report = Plan::new("p")
+        .step(VaultReady::new().timeout(Duration::from_secs(10)))
+        .run(&env_for(&double, &[]))
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    assert!(step(&report, "vault-ready").attempts > 1);
+    assert!(double.requests().iter().all(|r| r.path == "/v1/sys/health"));
+}
+
+#[tokio::test]
+async fn vault_ready_counts_a_standby_only_when_allowed() {
+    let double = VaultDouble::start().await;
+    double.set_health(Health::Standby);
+    let ctx = env_for(&double, &[]);
+    let report = Plan::new("p")
+        .step(VaultReady::new().timeout(Duration::from_millis(600)))
+        .run(&ctx)
+        .await;
+    let line = step(&report, "vault-ready");
+    assert!(line.timed_out);
+    let error = line.error.as_deref().unwrap();
+    assert!(
+        error.contains("vault is a standby node") && error.ends_with("(429)"),
+        "{error}"
+    );
+    let report = Plan::new("p")
+        .step(VaultReady::new().allow_standby())
+        .run(&ctx)
+        .await;
+    assert!(report.is_success());
+
+    for (health, text) in [
+        (Health::Uninitialized, "vault is not initialized (501)"),
+        (Health::PerfStandby, "performance standby node"),
+        (Health::DrSecondary, "disaster-recovery secondary (472)"),
+    ] {
+        double.set_health(health);
+        let err = VaultReady::new().run(&ctx).await.unwrap_err();
+        assert!(
+            err.is_transient() && err.to_string().contains(text),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sealed_vault_makes_logins_transient() {
+    let double = orders_vault().await;
+    double.set_health(Health::Sealed);
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, _) = sa_token_file(dir.path(), "prod", "orders");
+    let err = Vault::from_env()
+        .kubernetes_login("orders")
+        .jwt_file(&token_file)
+        .run(&env_for(&double, &[]))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient());
+    assert_eq!(
+        err.to_string(),
+        "auth/kubernetes/login (role \"orders\"): vault is sealed (503)"
+    );
+}
+
+fn verify_server_cert(ca_pem: &str, cert_pem: &str, name: &str) -> Result<(), rustls::Error> {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+    let name = ServerName::try_from(name.to_owned()).unwrap();
+    verifier
+        .verify_server_cert(&cert, &[], &name, &[], UnixTime::now())
+        .map(|_| ())
+}
+
+#[tokio::test]
+async fn pki_issue_writes_a_real_certificate_key_and_chain_and_logs_the_expiry() {
+    let double = orders_vault().await;
+    let ca = double.enable_pki("pki");
+    double.add_pki_role(
+        "pki",
+        "orders",
+        &["prod.svc"],
+        true,
+        Duration::from_secs(7 * 86400),
+    );
+    double.add_kubernetes_role(
+        "kubernetes",
+        "orders",
+        &["orders"],
+        &["prod"],
+        &["secret/data/orders/", "pki/issue/orders"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, _) = sa_token_file(dir.path(), "prod", "orders");
+    let tls = dir.path().join("tls");
+    let (logs, guard) = vault_logs::capture();
+    let ctx = env_for(&double, &[]);
+    let report = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file(&token_file),
+        )
+        .step(
+            PkiIssue::new("orders", "orders.prod.svc")
+                .alt_names(["api.orders.prod.svc"])
+                .ip_sans(["127.0.0.1"])
+                .ttl(Duration::from_secs(3600))
+                .certificate_file(tls.join("tls.crt"))
+                .private_key_file(tls.join("tls.key"))
+                .ca_chain_file(tls.join("ca.crt"))
+                .publish("tls"),
+        )
+        .run(&ctx)
+        .await;
+    drop(guard);
+    assert!(report.is_success(), "{report:?}");
+
+    let cert = std::fs::read_to_string(tls.join("tls.crt")).unwrap();
+    let key = std::fs::read_to_string(tls.join("tls.key")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(tls.join("ca.crt")).unwrap().trim(),
+        ca.trim()
+    );
+    assert!(
+        cert.starts_with("-----BEGIN CERTIFICATE-----")
+            && cert.ends_with("-----END CERTIFICATE-----\n")
+    );
+    assert!(key.contains("PRIVATE KEY-----"));
+    assert_eq!(mode(&tls.join("tls.key")), 0o600);
+    assert_eq!(mode(&tls.join("tls.crt")), 0o644);
+    assert_eq!(mode(&tls.join("ca.crt")), 0o644);
+    for name in ["orders.prod.svc", "api.orders.prod.svc", "127.0.0.1"] {
+        verify_server_cert(&ca, &cert, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert!(verify_server_cert(&ca, &cert, "other.prod.svc").is_err());
+
+    let published = ctx.value("tls").unwrap();
+    assert_eq!(
+        published["certificate"].as_str().unwrap().trim(),
+        cert.trim()
+    );
+    assert!(!ctx.is_secret("tls"));
+    assert!(ctx.is_secret("tls_key"));
+    assert_eq!(
+        ctx.value("tls_key").unwrap().as_str().unwrap().trim(),
+        key.trim()
+    );
+    let expiration = published["expiration"].as_i64().unwrap();
+    let in_an_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 3600;
+    assert!((expiration - in_an_hour).abs() < 60);
+
+    let logs = logs.text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("issued certificate"))
+        .unwrap();
+    assert!(
+        line.contains("expires_at=") && line.contains(published["serial_number"].as_str().unwrap()),
+        "{line}"
+    );
+    let body_line = key.lines().nth(1).unwrap();
+    assert!(
+        !logs.contains(body_line),
+        "the private key reached the logs"
+    );
+}
+
+#[tokio::test]
+async fn pki_issue_for_a_name_the_role_does_not_allow_is_permanent() {
+    let double = VaultDouble::start().await;
+    double.enable_pki("pki_int");
+    double.add_pki_role(
+        "pki_int",
+        "web",
+        &["example.com"],
+        false,
+        Duration::from_secs(3600),
+    );
+    let report = Plan::new("p")
+        .step(
+            PkiIssue::new("web", "evil.example.org")
+                .mount("pki_int")
+                .publish("tls")
+                .retry(fast()),
+        )
+        .run(&env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]))
+        .await;
+    let line = step(&report, "vault-pki:pki_int/web");
+    assert_eq!(line.attempts, 1);
+    assert_eq!(
+        line.error.as_deref(),
+        Some("pki_int/issue/web: common name evil.example.org not allowed by this role (400)")
+    );
+}
+
+#[tokio::test]
+async fn no_secret_reaches_logs_errors_the_report_or_the_termination_message() {
+    let double = orders_vault().await;
+    double.enable_pki("pki");
+    double.add_pki_role(
+        "pki",
+        "orders",
+        &["prod.svc"],
+        true,
+        Duration::from_secs(3600),
+    );
+    double.add_kubernetes_role(
+        "kubernetes",
+        "orders",
+        &["orders"],
+        &["prod"],
+        &["secret/data/orders/", "pki/issue/"],
+    );
+    double.add_approle(
+        "approle",
+        "migrator",
+        "role-id-1",
+        Some("approle-secret-id-1"),
+        &["secret/data/"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, jwt) = sa_token_file(dir.path(), "prod", "orders");
+
+    let (logs, guard) = vault_logs::capture();
+    // A plan that succeeds at everything, then fails on a path the token may not read.
+    let ctx = env_for(&double, &[]);
+    let report = Plan::new("orders-init")
+        .step(VaultReady::new())
+        .step(
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file(&token_file),
+        )
+        .step(
+            KvRead::v2("secret", "orders/db")
+                .publish_secret("db")
+                .write_env(dir.path().join("db.env")),
+        )
+        .step(PkiIssue::new("orders", "orders.prod.svc").publish("tls"))
+        .step(
+            KvRead::v2("secret", "billing/db")
+                .publish_secret("billing")
+                .retry(fast()),
+        )
+        .run(&ctx)
+        .await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    let login_token = ctx.get::<VaultSession>().unwrap().token().to_owned();
+    let private_key = ctx.value("tls_key").unwrap().as_str().unwrap().to_owned();
+
+    // A login that fails with a wrong secret ID, and one that fails on a sealed Vault.
+    let approle_ctx = env_for(&double, &[]);
+    let approle_report = Plan::new("approle")
+        .step(
+            Vault::from_env()
+                .approle_login("role-id-1")
+                .secret_id("wrong-secret-id-2")
+                .retry(fast()),
+        )
+        .run(&approle_ctx)
+        .await;
+    let raw_error = Vault::from_env()
+        .approle_login("role-id-1")
+        .secret_id("wrong-secret-id-2")
+        .run(&env_for(&double, &[]))
+        .await
+        .unwrap_err()
+        .to_string();
+    double.set_health(Health::Sealed);
+    let sealed_ctx = env_for(&double, &[]);
+    let sealed_report = Plan::new("sealed")
+        .step(
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file(&token_file)
+                .retry(fast()),
+        )
+        .run(&sealed_ctx)
+        .await;
+    drop(guard);
+
+    let secrets = [
+        jwt.as_str(),
+        login_token.as_str(),
+        ROOT_TOKEN,
+        "approle-secret-id-1",
+        "wrong-secret-id-2",
+        "pa$$-\"w0rd\"-1",
+        private_key.lines().nth(1).unwrap(),
+    ];
+    let logs = logs.text();
+    assert!(
+        logs.contains("logged in to vault"),
+        "the capture works: {logs}"
+    );
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG"),
+        "low levels are captured"
+    );
+    let places = [
+        ("logs", logs),
+        ("report", report.to_json()),
+        ("approle report", approle_report.to_json()),
+        ("sealed report", sealed_report.to_json()),
+        ("raw error", raw_error),
+        (
+            "termination message",
+            init_core::termination_message(&report, ctx.redactor()).unwrap(),
+        ),
+        (
+            "approle termination message",
+            init_core::termination_message(&approle_report, approle_ctx.redactor()).unwrap(),
+        ),
+        (
+            "session debug",
+            format!("{:?}", ctx.get::<VaultSession>().unwrap()),
+        ),
+    ];
+    for (place, text) in &places {
+        for secret in secrets {
+            assert!(
+                !text.contains(secret),
+                "a secret reached the {place}: {text}"
+            );
+        }
+    }
+    // The failures themselves are still explained.
+    assert!(
+        places[1]
+            .1
+            .contains("secret/billing/db: permission denied (403)")
+    );
+    assert!(places[2].1.contains("invalid role or secret ID (400)"));
+}
+
+#[tokio::test]
+async fn a_missing_vault_addr_is_a_clear_configuration_error() {
+    let report = Plan::new("p")
+        .step(Vault::from_env().kubernetes_login("orders"))
+        .run(&Context::with_env([("HOME", "/")]))
+        .await;
+    let line = step(&report, "vault-login");
+    assert_eq!(line.attempts, 1);
+    assert!(
+        line.error
+            .as_deref()
+            .unwrap()
+            .starts_with("VAULT_ADDR is not set: expected the vault address"),
+        "{line:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_before_anything_runs() {
+    let double = orders_vault().await;
+    let report = Plan::new("p")
+        .step(VaultReady::new())
+        .step(
+            Vault::from_env()
+                .with_address("vault:8200")
+                .kubernetes_login("orders"),
+        )
+        .step(KvRead::v1("kv", "a").version(2).publish_secret("x"))
+        .step(
+            PkiIssue::new("web", "w")
+                .ip_sans(["not-an-ip"])
+                .publish("tls"),
+        )
+        .run(&env_for(&double, &[]))
+        .await;
+    assert_eq!(report.outcome, Outcome::Invalid);
+    let error = report.error.clone().unwrap();
+    for expected in [
+        "vault address \"vault:8200\": expected an http or https URL",
+        "kv/a (version 2): version: expected no version for KV version 1",
+        "ip_sans \"not-an-ip\": expected an IP address",
+    ] {
+        assert!(error.contains(expected), "{error}");
+    }
+    assert!(double.requests().is_empty());
+}
