@@ -9,6 +9,11 @@
 //! | [`Command`](command::Command): a program or `sh` script, its process group stopped on cancel | [`command`] | `command` |
 //! | [`EnsureDir`](fs::EnsureDir), [`Chmod`](fs::Chmod), [`Chown`](fs::Chown): directories, modes and owners, never following symlinks | [`fs`] | `fs` |
 //! | [`CopyFile`](fs::CopyFile), [`WriteFile`](fs::WriteFile): files written atomically | [`fs`] | `fs` |
+//! | [`VaultReady`](vault::VaultReady): Vault is initialized, unsealed and active | [`vault`] | `vault` |
+//! | [`KubernetesLogin`](vault::KubernetesLogin), [`AppRoleLogin`](vault::AppRoleLogin), [`JwtLogin`](vault::JwtLogin), [`TokenLogin`](vault::TokenLogin): a Vault token for the steps after | [`vault`] | `vault` |
+//! | [`KvRead`](vault::KvRead): a KV v1/v2 secret, published for templates and/or written to files | [`vault`] | `vault` |
+//! | [`PkiIssue`](vault::PkiIssue): a certificate and key from Vault's PKI engine | [`vault`] | `vault` |
+//! | [`VaultRevoke`](vault::VaultRevoke): revokes the login's token at the end of the plan | [`vault`] | `vault` |
 //! | (added as the families land) | | |
 
 #[cfg(feature = "fs-writer")]
