@@ -28,13 +28,20 @@ dir=${MIGRATIONS_DIR:-$(dirname "$0")}
 
 mkdir -p "$DATA_DIR"
 lock="$DATA_DIR/.migrate.lock"
+# The traps come first: SIGTERM (the step was cancelled or timed out) exits through the EXIT
+# trap, which releases the lock once it is ours.
+locked=
+trap '[ -z "$locked" ] || rmdir "$lock"' EXIT
+trap 'exit 143' TERM INT
+# Once the init binary has exited (it does within milliseconds of its own SIGTERM), nobody reads
+# our output: a write then fails (and `set -e` exits through the EXIT trap) instead of SIGPIPE
+# killing the script with the lock held.
+trap '' PIPE
 if ! mkdir "$lock" 2>/dev/null; then
     echo "another migration holds $lock" >&2
     exit 75
 fi
-trap 'rmdir "$lock"' EXIT
-# On SIGTERM (the step was cancelled or timed out) release the lock before exiting.
-trap 'exit 143' TERM INT
+locked=1
 
 versions="$DATA_DIR/schema_version"
 touch "$versions"

@@ -29,6 +29,8 @@
 //! container it dies with PID 1, but if your tool daemonizes, run the init binary under an init
 //! such as `tini`. If the init binary itself exits before the grace period ends, the group got
 //! `SIGTERM` but not `SIGKILL`; as PID 1 of a container, its exit makes the kernel kill the rest.
+//! Nobody reads the program's output after that: a program that must clean up on `SIGTERM`
+//! (release a lock) should ignore `SIGPIPE`, as `examples/migrations/migrate.sh` does.
 //!
 //! While the group stops, its output is still read and logged, so a program that shuts down
 //! cleanly (rolls back, releases a lock, says so) is not killed by `SIGPIPE` on the way. After
