@@ -169,3 +169,50 @@ fn a_cli_failure_puts_its_last_stderr_line_in_the_termination_message() {
         ""
     );
 }
+
+#[cfg(feature = "command")]
+#[test]
+fn sigterm_stops_a_running_cli_migration_which_releases_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/migrations/migrate.sh"),
+        migrations.join("migrate.sh"),
+    )
+    .unwrap();
+    std::fs::write(migrations.join("001_slow.sh"), "echo copying; sleep 60\n").unwrap();
+    let data = dir.path().join("data");
+    let lock = data.join(".migrate.lock");
+    let mut child = Command::new(example_bin::path("migrate_cli"))
+        .env("DATA_DIR", &data)
+        .env("MIGRATIONS_DIR", &migrations)
+        .env("INITKIT_TERMINATION_LOG", "/dev/null")
+        .env_remove("INITKIT_DRY_RUN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_until = |what: &str, cond: &dyn Fn() -> bool| {
+        for _ in 0..1000 {
+            if cond() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("timed out waiting until {what}");
+    };
+    wait_until("the migration holds its lock", &|| lock.is_dir());
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    // The script got SIGTERM too (its process group did), and its trap released the lock.
+    wait_until("the lock is released", &|| !lock.exists());
+    assert_eq!(
+        std::fs::read_to_string(data.join("schema_version")).unwrap(),
+        ""
+    );
+}
