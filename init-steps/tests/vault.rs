@@ -1119,3 +1119,50 @@ async fn bad_configuration_is_refused_before_anything_runs() {
     }
     assert!(double.requests().is_empty());
 }
+
+#[tokio::test]
+async fn vault_cacert_trusts_a_private_ca_and_without_it_the_error_says_what_did_not_verify() {
+    let (ca, cert, key) = vault_double::tls_identity();
+    let double = VaultDouble::start_tls(&cert, &key).await;
+    double.enable_kv_v2("secret");
+    double.kv_put("secret", "orders/db", json!({"password": "tls-secret"}));
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let read = || {
+        KvRead::v2("secret", "orders/db")
+            .publish_secret("db")
+            .retry(fast())
+    };
+
+    let ca_path = ca_file.to_str().unwrap();
+    let ctx = env_for(
+        &double,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_CACERT", ca_path)],
+    );
+    let report = Plan::new("p").step(read()).run(&ctx).await;
+    assert!(report.is_success(), "{report:?}");
+    assert!(double.url().starts_with("https://"));
+
+    let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
+    let report = Plan::new("p").step(read()).run(&ctx).await;
+    let line = step(&report, "vault-kv:secret/orders/db");
+    assert_eq!(
+        line.attempts, 1,
+        "a certificate that does not verify is permanent"
+    );
+    let error = line.error.as_deref().unwrap();
+    assert!(error.contains("TLS certificate did not verify"), "{error}");
+    assert!(error.contains("unknown issuer"), "{error}");
+
+    // VAULT_SKIP_VERIFY turns verification off, loudly.
+    let (logs, guard) = vault_logs::capture();
+    let ctx = env_for(
+        &double,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_SKIP_VERIFY", "true")],
+    );
+    let report = Plan::new("p").step(read()).run(&ctx).await;
+    drop(guard);
+    assert!(report.is_success(), "{report:?}");
+    assert!(logs.text().contains("TLS certificate verification is OFF"));
+}
