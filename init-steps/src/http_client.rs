@@ -46,6 +46,9 @@ pub(crate) enum Redirects {
     /// Up to 10, each to the same scheme, host and port as the request, so that credentials
     /// (an `X-Vault-Token`, say) never travel to another host.
     SameOrigin,
+    /// Up to 10, to any host, but never from https down to plain http: for downloads that
+    /// carry no credentials (release assets redirect to a CDN).
+    AnyHost,
 }
 
 /// Makes sure rustls has its process-wide crypto provider (ring) before a client is built.
@@ -85,6 +88,17 @@ pub(crate) fn build_client(
                     attempt.stop()
                 }
             }),
+            Redirects::AnyHost => redirect::Policy::custom(|attempt| {
+                let downgrade = attempt.url().scheme() != "https"
+                    && attempt.previous().iter().any(|u| u.scheme() == "https");
+                if attempt.previous().len() > 10 {
+                    attempt.error("more than 10 redirects")
+                } else if downgrade {
+                    attempt.error("refusing a redirect from https to http")
+                } else {
+                    attempt.follow()
+                }
+            }),
         });
     if let Some(ca_file) = &tls.ca_file {
         let pem = read_file(ca_file, "CA file", what)?;
@@ -118,18 +132,19 @@ pub(crate) fn build_client(
         builder = builder.identity(identity);
     }
     if tls.insecure {
-        tracing::warn!("{what}: TLS certificate verification is OFF (insecure); anyone on the path can read and change this traffic");
+        tracing::warn!(
+            "{what}: TLS certificate verification is OFF (insecure); anyone on the path can read and change this traffic"
+        );
         builder = builder.tls_danger_accept_invalid_certs(true);
     }
-    builder
-        .build()
-        .map_err(|e| StepError::invalid(format!("{what}: cannot build the HTTP client")).with_source(e))
+    builder.build().map_err(|e| {
+        StepError::invalid(format!("{what}: cannot build the HTTP client")).with_source(e)
+    })
 }
 
 fn read_file(path: &Path, kind: &str, what: &str) -> Result<Vec<u8>, StepError> {
-    std::fs::read(path).map_err(|e| {
-        StepError::from_error(e).context(format!("{what}: {kind} {}", path.display()))
-    })
+    std::fs::read(path)
+        .map_err(|e| StepError::from_error(e).context(format!("{what}: {kind} {}", path.display())))
 }
 
 /// Whether an HTTP status is worth retrying: 408, 429 and every 5xx are; the rest are not.
@@ -260,7 +275,8 @@ fn describe_certificate_error(err: &rustls::CertificateError) -> String {
     use rustls::CertificateError as C;
     match err {
         C::UnknownIssuer => {
-            "the server's certificate is signed by an unknown issuer (add its CA with a CA file)".to_owned()
+            "the server's certificate is signed by an unknown issuer (add its CA with a CA file)"
+                .to_owned()
         }
         C::NotValidForName | C::NotValidForNameContext { .. } => {
             "the server's certificate is not valid for this host name".to_owned()

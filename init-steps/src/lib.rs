@@ -14,6 +14,7 @@
 //! | [`KvRead`](vault::KvRead): a KV v1/v2 secret, published for templates and/or written to files | [`vault`] | `vault` |
 //! | [`PkiIssue`](vault::PkiIssue): a certificate and key from Vault's PKI engine | [`vault`] | `vault` |
 //! | [`VaultRevoke`](vault::VaultRevoke): revokes the login's token at the end of the plan | [`vault`] | `vault` |
+//! | [`Download`](download::Download): a pinned, size-capped http(s) download, optionally a `.tar.gz` unpacked | [`download`] | `download` |
 //! | (added as the families land) | | |
 
 #[cfg(feature = "fs-writer")]
@@ -29,6 +30,8 @@ pub mod certs;
 pub mod command;
 #[cfg(feature = "download")]
 pub mod download;
+#[cfg(feature = "template")]
+mod envsubst;
 #[cfg(feature = "fs")]
 pub mod file_wait;
 #[cfg(feature = "fs")]
@@ -37,8 +40,6 @@ pub mod fs;
 pub mod http;
 #[cfg(feature = "tcp")]
 pub mod tcp;
-#[cfg(feature = "template")]
-mod envsubst;
 #[cfg(feature = "template")]
 pub mod template;
 #[cfg(feature = "vault")]

@@ -1,0 +1,458 @@
+//! `Download` against a real loopback HTTP(S) server: checksums, size caps, status classes,
+//! atomic files and hostile tarballs.
+#![cfg(feature = "download")]
+
+#[path = "support/files_common.rs"]
+mod common;
+#[allow(unreachable_pub)] // Shared with the HTTP tests.
+mod support {
+    pub mod tls_server;
+}
+
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use init_core::{Context, Step};
+use init_steps::download::Download;
+use sha2::Digest;
+
+fn payload() -> Vec<u8> {
+    (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One tar entry for [`tar_gz`]; paths and link targets are written as raw header bytes, so
+/// hostile ones (`../x`, `/etc/x`) can be built too.
+enum Entry<'a> {
+    File(&'a str, &'a [u8], u32),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    Fifo(&'a str),
+}
+
+fn tar_gz(entries: &[Entry<'_>]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        let (path, data, link): (&str, &[u8], Option<&str>) = match *entry {
+            Entry::File(path, data, mode) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(mode);
+                (path, data, None)
+            }
+            Entry::Dir(path) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                (path, &[], None)
+            }
+            Entry::Symlink(path, target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                (path, &[], Some(target))
+            }
+            Entry::Hardlink(path, target) => {
+                header.set_entry_type(tar::EntryType::Link);
+                header.set_mode(0o644);
+                (path, &[], Some(target))
+            }
+            Entry::Fifo(path) => {
+                header.set_entry_type(tar::EntryType::Fifo);
+                header.set_mode(0o644);
+                (path, &[], None)
+            }
+        };
+        let old = header.as_old_mut();
+        old.name = [0; 100];
+        old.name[..path.len()].copy_from_slice(path.as_bytes());
+        if let Some(link) = link {
+            old.linkname = [0; 100];
+            old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        }
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+fn good_archive() -> Vec<u8> {
+    tar_gz(&[
+        Entry::Dir("./"),
+        Entry::Dir("tool/"),
+        Entry::File("tool/bin/run", b"#!/bin/sh\necho hi\n", 0o755),
+        Entry::File("tool/README", "ünïcødé\n".as_bytes(), 0o644),
+        Entry::Symlink("tool/run", "bin/run"),
+        Entry::Hardlink("tool/README.txt", "tool/README"),
+    ])
+}
+
+fn archive_route(bytes: Vec<u8>) -> axum::routing::MethodRouter {
+    get(move || {
+        let bytes = bytes.clone();
+        async move { ([(header::CONTENT_TYPE, "application/gzip")], bytes) }
+    })
+}
+
+fn router() -> Router {
+    Router::new()
+        .route("/tool", get(|| async { payload() }))
+        .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+        .route(
+            "/busy",
+            get(|| async { StatusCode::SERVICE_UNAVAILABLE.into_response() }),
+        )
+        .route("/moved", get(|| async { Redirect::temporary("/tool") }))
+        .route("/good.tar.gz", archive_route(good_archive()))
+        .route(
+            "/dotdot.tar.gz",
+            archive_route(tar_gz(&[
+                Entry::File("fine", b"x", 0o644),
+                Entry::File("../evil", b"x", 0o644),
+            ])),
+        )
+        .route(
+            "/absolute.tar.gz",
+            archive_route(tar_gz(&[Entry::File("/tmp/initkit-evil", b"x", 0o644)])),
+        )
+        .route(
+            "/symlink-out.tar.gz",
+            archive_route(tar_gz(&[
+                Entry::Dir("a/"),
+                Entry::Symlink("a/etc", "../../etc"),
+            ])),
+        )
+        .route(
+            "/through-link.tar.gz",
+            archive_route(tar_gz(&[
+                Entry::Dir("sub/"),
+                Entry::Symlink("link", "sub"),
+                Entry::File("link/x", b"x", 0o644),
+            ])),
+        )
+        .route(
+            "/hardlink-out.tar.gz",
+            archive_route(tar_gz(&[Entry::Hardlink("passwd", "../../etc/passwd")])),
+        )
+        .route(
+            "/fifo.tar.gz",
+            archive_route(tar_gz(&[Entry::Fifo("pipe")])),
+        )
+}
+
+async fn serve() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router()).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn downloads_a_pinned_file_atomically_with_its_mode() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("bin/tool");
+    let step = Download::new(format!("http://{addr}/tool"), &dest)
+        .sha256(sha256_hex(&payload()).to_uppercase())
+        .mode(0o755);
+    step.validate().unwrap();
+    step.run(&Context::new()).await.unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), payload());
+    assert_eq!(common::mode(&dest), 0o755);
+    assert_eq!(common::names(&dir.path().join("bin")), ["tool"]);
+    // A rerun gives the same file.
+    step.run(&Context::new()).await.unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), payload());
+}
+
+#[tokio::test]
+async fn follows_a_redirect() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("tool");
+    Download::new(format!("http://{addr}/moved"), &dest)
+        .sha256(sha256_hex(&payload()))
+        .run(&Context::new())
+        .await
+        .unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), payload());
+}
+
+#[tokio::test]
+async fn a_checksum_mismatch_is_permanent_and_keeps_the_old_file() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("tool");
+    fs::write(&dest, "old").unwrap();
+    let wrong = "0".repeat(64);
+    let err = Download::new(format!("http://{addr}/tool"), &dest)
+        .sha256(&wrong)
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "http://{addr}/tool: sha256 mismatch: expected {wrong}, got {}",
+            sha256_hex(&payload())
+        )
+    );
+    assert_eq!(fs::read_to_string(&dest).unwrap(), "old");
+    assert_eq!(common::names(dir.path()), ["tool"]);
+}
+
+#[tokio::test]
+async fn client_errors_are_permanent_and_server_errors_transient() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("x");
+    let err = Download::new(format!("http://{addr}/missing"), &dest)
+        .insecure_skip_checksum()
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        format!("http://{addr}/missing: HTTP 404 Not Found")
+    );
+
+    let err = Download::new(format!("http://{addr}/busy"), &dest)
+        .insecure_skip_checksum()
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_transient());
+    assert_eq!(
+        err.to_string(),
+        format!("http://{addr}/busy: HTTP 503 Service Unavailable")
+    );
+    assert!(!dest.exists());
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_transient() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let err = Download::new(format!("http://{addr}/tool"), dir.path().join("x"))
+        .insecure_skip_checksum()
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_transient());
+    assert!(
+        err.to_string()
+            .starts_with(&format!("http://{addr}/tool: connection refused")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_resource_over_the_size_cap_is_refused() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("tool");
+    let err = Download::new(format!("http://{addr}/tool"), &dest)
+        .insecure_skip_checksum()
+        .max_size(100_000)
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        format!("http://{addr}/tool: larger than the 100000-byte limit")
+    );
+    assert!(common::names(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn validate_refuses_unpinned_downloads_and_bad_input() {
+    let cases = [
+        (
+            Download::new("https://example.com/a", "/data/a"),
+            "download:/data/a: expected a sha256 to check the download against (or \
+             insecure_skip_checksum() to waive it)",
+        ),
+        (
+            Download::new("https://example.com/a", "/data/a").sha256("abc"),
+            "download:/data/a: sha256 \"abc\": expected 64 hex digits",
+        ),
+        (
+            Download::new("ftp://example.com/a", "/data/a").insecure_skip_checksum(),
+            "download:/data/a: URL ftp://example.com/a: expected an http or https URL",
+        ),
+        (
+            Download::new("https://example.com/a.tgz", "/opt/a")
+                .insecure_skip_checksum()
+                .unpack_tar_gz()
+                .mode(0o755),
+            "download:/opt/a: mode: unpacked files keep the archive's modes; expected no mode \
+             with unpack_tar_gz()",
+        ),
+        (
+            Download::new("https://example.com/a", "/data/a")
+                .insecure_skip_checksum()
+                .mode(0o20000),
+            "download:/data/a: mode 0o20000: expected permission bits between 0o000 and 0o7777",
+        ),
+    ];
+    for (step, message) in cases {
+        let err = step.validate().unwrap_err();
+        assert!(err.is_invalid());
+        assert_eq!(err.to_string(), message);
+    }
+}
+
+#[tokio::test]
+async fn unpacks_a_tarball_with_modes_links_and_unicode() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("opt");
+    let step = Download::new(format!("http://{addr}/good.tar.gz"), &dest)
+        .sha256(sha256_hex(&good_archive()))
+        .unpack_tar_gz();
+    step.validate().unwrap();
+    step.run(&Context::new()).await.unwrap();
+    // A rerun over the unpacked tree (links included) succeeds too.
+    step.run(&Context::new()).await.unwrap();
+    let tool = dest.join("tool");
+    assert_eq!(common::names(&tool), ["README", "README.txt", "bin", "run"]);
+    assert_eq!(
+        fs::read_to_string(tool.join("bin/run")).unwrap(),
+        "#!/bin/sh\necho hi\n"
+    );
+    assert_eq!(common::mode(&tool.join("bin/run")), 0o755);
+    assert_eq!(
+        fs::read_link(tool.join("run")).unwrap(),
+        Path::new("bin/run")
+    );
+    assert_eq!(
+        fs::read_to_string(tool.join("README.txt")).unwrap(),
+        "ünïcødé\n"
+    );
+    assert_eq!(
+        fs::metadata(tool.join("README")).unwrap().ino(),
+        fs::metadata(tool.join("README.txt")).unwrap().ino()
+    );
+    // The downloaded archive itself leaves nothing behind.
+    assert_eq!(common::names(&dest), ["tool"]);
+}
+
+#[tokio::test]
+async fn hostile_tarballs_are_refused_before_anything_is_written() {
+    let addr = serve().await;
+    let cases = [
+        ("dotdot", "entry \"../evil\": \"..\" is not allowed"),
+        (
+            "absolute",
+            "entry \"/tmp/initkit-evil\": absolute paths are not allowed",
+        ),
+        (
+            "symlink-out",
+            "entry \"a/etc\": symlink target \"../../etc\" points outside the directory",
+        ),
+        (
+            "through-link",
+            "entry \"link/x\": goes through the symlink \"link\"",
+        ),
+        (
+            "hardlink-out",
+            "entry \"passwd\": hard link target \"../../etc/passwd\": \"..\" is not allowed",
+        ),
+        ("fifo", "entry \"pipe\": unsupported entry type Fifo"),
+    ];
+    for (name, what) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        let url = format!("http://{addr}/{name}.tar.gz");
+        let err = Download::new(&url, &dest)
+            .insecure_skip_checksum()
+            .unpack_tar_gz()
+            .run(&Context::new())
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{name}");
+        assert_eq!(err.to_string(), format!("{url}: archive: {what}"), "{name}");
+        assert!(
+            common::names(&dest).is_empty(),
+            "{name}: something was written"
+        );
+        assert_eq!(common::names(dir.path()), ["out"], "{name}");
+    }
+    assert!(!Path::new("/tmp/initkit-evil").exists());
+}
+
+#[tokio::test]
+async fn an_existing_symlink_in_the_destination_is_never_written_through() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("opt");
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(&dest).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, dest.join("tool")).unwrap();
+    let url = format!("http://{addr}/good.tar.gz");
+    let err = Download::new(&url, &dest)
+        .insecure_skip_checksum()
+        .unpack_tar_gz()
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{url}: archive: {}: is a symlink; refusing to write through it",
+            dest.join("tool").display()
+        )
+    );
+    assert!(common::names(&outside).is_empty());
+}
+
+#[tokio::test]
+async fn trusts_a_private_ca_only_through_the_extra_ca_file() {
+    use support::tls_server::{TestCa, serve_tls};
+    let ca = TestCa::new("initkit test CA");
+    let server = ca.issue_server(&["127.0.0.1"]);
+    let addr = serve_tls(router(), &server, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("tool");
+    let url = format!("https://{addr}/tool");
+
+    let err = Download::new(&url, &dest)
+        .sha256(sha256_hex(&payload()))
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert!(err.to_string().contains("unknown issuer"), "{err}");
+    assert!(!dest.exists());
+
+    let ca_file = ca.write(dir.path(), "ca");
+    Download::new(&url, &dest)
+        .sha256(sha256_hex(&payload()))
+        .ca_file(ca_file)
+        .run(&Context::new())
+        .await
+        .unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), payload());
+}
