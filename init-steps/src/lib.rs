@@ -15,6 +15,7 @@
 //! | [`PkiIssue`](vault::PkiIssue): a certificate and key from Vault's PKI engine | [`vault`] | `vault` |
 //! | [`VaultRevoke`](vault::VaultRevoke): revokes the login's token at the end of the plan | [`vault`] | `vault` |
 //! | [`Download`](download::Download): a pinned, size-capped http(s) download, optionally a `.tar.gz` unpacked | [`download`] | `download` |
+//! | [`CaBundle`](certs::CaBundle): the system CA bundle plus checked extra CA certificates, in one file | [`certs`] | `certs` |
 //! | (added as the families land) | | |
 
 #[cfg(feature = "fs-writer")]
