@@ -164,3 +164,67 @@ fn usage_error(message: &str) -> ExitCode {
     eprintln!("wait_for: {message}\n{synopsis}\n(wait_for --help explains targets and exit codes)");
     ExitCode::from(2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, Usage> {
+        parse_args(list.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn parses_timeout_forms_and_targets() {
+        let parsed = args(&["--timeout", "30s", "db:5432", "tcp://cache:6379"]).unwrap();
+        assert_eq!(parsed.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(parsed.targets, ["db:5432", "tcp://cache:6379"]);
+        assert_eq!(
+            args(&["-t", "500ms", "db:1"]).unwrap().timeout,
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            args(&["--timeout=2m", "db:1"]).unwrap().timeout,
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            args(&["db:1", "-t", "1.5"]).unwrap().timeout,
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(args(&["--", "-odd:1"]).unwrap().targets, ["-odd:1"]);
+        assert_eq!(args(&["db:1"]).unwrap().timeout, None);
+    }
+
+    #[test]
+    fn refuses_bad_usage_with_a_message() {
+        let error = |list: &[&str]| match args(list) {
+            Err(Usage::Error(message)) => message,
+            other => panic!("{list:?}: {other:?}"),
+        };
+        assert_eq!(error(&[]), "expected at least one TARGET");
+        assert_eq!(error(&["--timeout"]), "--timeout: expected a duration");
+        assert!(error(&["-t", "0s", "db:1"]).starts_with("timeout \"0s\": expected a duration"));
+        assert!(error(&["-t", "5d", "db:1"]).starts_with("timeout \"5d\""));
+        assert_eq!(error(&["--wait", "db:1"]), "unknown option \"--wait\"");
+        assert!(matches!(args(&["-h"]), Err(Usage::Help)));
+    }
+
+    #[test]
+    fn maps_schemes_to_steps() {
+        assert_eq!(step_for("db:5432").unwrap().name(), "tcp db:5432");
+        assert_eq!(step_for("TCP://db:5432").unwrap().name(), "tcp db:5432");
+        let Err(message) = step_for("udp://db:53") else {
+            panic!("udp:// is not a target");
+        };
+        assert!(message.contains("unknown scheme \"udp\""), "{message}");
+        #[cfg(feature = "http")]
+        assert_eq!(
+            step_for("http://app/health").unwrap().name(),
+            "GET http://app/health"
+        );
+        #[cfg(feature = "fs")]
+        assert_eq!(
+            step_for("file:///shared/ready").unwrap().name(),
+            "file /shared/ready"
+        );
+    }
+}
