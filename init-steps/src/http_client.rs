@@ -232,7 +232,10 @@ fn find_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
     while let Some(e) = next {
         // An io::Error's `source()` skips the error it wraps (it returns that error's source),
         // and hyper-util wraps tokio-rustls' io::Error in another one: look inside each.
-        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             next = Some(inner as &(dyn StdError + 'static));
             continue;
         }
@@ -256,9 +259,9 @@ fn find_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
 fn describe_client_certificate_alert(alert: rustls::AlertDescription) -> Option<String> {
     use rustls::AlertDescription as A;
     match alert {
-        A::CertificateRequired => Some(
-            "the server requires a client certificate, and none was configured".to_owned(),
-        ),
+        A::CertificateRequired => {
+            Some("the server requires a client certificate, and none was configured".to_owned())
+        }
         A::BadCertificate
         | A::UnsupportedCertificate
         | A::CertificateRevoked
