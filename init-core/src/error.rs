@@ -290,7 +290,7 @@ impl fmt::Display for StepError {
                 if !first {
                     f.write_str(": ")?;
                 }
-                f.write_str(&lowercase_first(&text))?;
+                f.write_str(&tidy(&text))?;
                 first = false;
                 last = text;
             }
@@ -300,7 +300,16 @@ impl fmt::Display for StepError {
     }
 }
 
-/// Std's io errors say "Connection refused"; our messages are lowercase.
+/// Std's io errors say "Connection refused (os error 111)"; our messages are lowercase and
+/// leave out the errno, which says nothing more to the reader.
+fn tidy(text: &str) -> std::borrow::Cow<'_, str> {
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => text,
+    };
+    lowercase_first(text)
+}
+
 fn lowercase_first(text: &str) -> std::borrow::Cow<'_, str> {
     let mut chars = text.chars();
     match (chars.next(), chars.next()) {

@@ -183,4 +183,8 @@ fn io_errors_are_classified_by_kind() {
         denied.context("/config/app.toml").to_string(),
         "/config/app.toml: permission denied"
     );
+    // The errno adds nothing for the reader; it is left out.
+    let os = StepError::from(Error::from_raw_os_error(111)).context("db:5432");
+    assert_eq!(os.to_string(), "db:5432: connection refused");
+    assert!(os.is_transient());
 }

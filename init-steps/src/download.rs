@@ -412,7 +412,8 @@ fn unpack(
     owner: Option<(Option<u32>, Option<u32>)>,
     shown: &str,
 ) -> Result<(), StepError> {
-    let bad = |e: io::Error| archive_error(shown, lower(&e.to_string()));
+    // `StepError`'s display lowercases the io error and leaves out its errno.
+    let bad = |e: io::Error| archive_error(shown, StepError::from_error(e));
     // Pass 1: every entry is checked before anything is written.
     let mut files = HashSet::new();
     let mut links = HashSet::new();
@@ -513,14 +514,6 @@ fn replace_non_dir(path: &Path) -> io::Result<()> {
         Ok(_) => fs::remove_file(path),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
-    }
-}
-
-fn lower(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use init_core::{Context, Policy, Step, StepError, async_trait, classify_io};
+use init_core::{Context, Policy, Step, StepError, async_trait};
 use tokio::io::AsyncReadExt;
 
 /// How soon a path that is not there (or not ready) yet is looked at again: a `stat` is cheap,
@@ -140,19 +140,9 @@ impl FileWait {
         StepError::transient(format!("{}: {why}", self.path.display())).with_retry_after(POLL_AFTER)
     }
 
-    /// `path: not a directory`, classified by the error's kind (without std's `(os error 20)`).
+    /// `path: not a directory`, classified by the error's kind.
     fn io_error(&self, err: io::Error) -> StepError {
-        let text = err.to_string();
-        let text = text.split(" (os error ").next().unwrap_or_default();
-        let mut chars = text.chars();
-        let text: String = chars
-            .next()
-            .map(|c| c.to_lowercase().chain(chars).collect())
-            .unwrap_or_default();
-        StepError::with_class(
-            classify_io(err.kind()),
-            format!("{}: {text}", self.path.display()),
-        )
+        StepError::from_error(err).context(self.path.display())
     }
 
     async fn check_contains(&self, text: &str) -> Result<(), StepError> {

@@ -194,19 +194,17 @@ pub(crate) fn classify_error(err: reqwest::Error, what: &str) -> StepError {
             std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
         )
     });
-    let message = if refused {
-        format!("{what}: connection refused")
-    } else if err.is_connect() {
+    if refused {
+        // The message says it all; hyper's chain would repeat it three times.
+        return StepError::transient(format!("{what}: connection refused"))
+            .with_retry_after(Duration::from_millis(50));
+    }
+    let message = if err.is_connect() {
         format!("{what}: cannot connect")
     } else {
         what.to_owned()
     };
-    let error = StepError::transient(message).with_source(strip_url(err));
-    if refused {
-        error.with_retry_after(Duration::from_millis(50))
-    } else {
-        error
-    }
+    StepError::transient(message).with_source(strip_url(err))
 }
 
 /// reqwest puts the full URL (query string included) into its messages; ours name the target

@@ -12,11 +12,18 @@ use std::time::Duration;
 
 use init_core::{Context, Policy, Step, StepError, async_trait};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// How soon a target whose every address refused the connection is tried again: a refused
 /// connection to a resolved address costs one round trip on the local network, so a port that
 /// opens is noticed within tens of milliseconds.
 const REFUSED_RETRY_AFTER: Duration = Duration::from_millis(10);
+
+/// How long a successful name lookup is reused. A refused port is polled every 10 ms; looking
+/// its name up again each time would send the cluster DNS ~100 queries a second per replica
+/// (100 000 for a thousand replicas), so a lookup is repeated at most once a second, and a
+/// changed address is still noticed within a second.
+const RESOLVE_REUSE: Duration = Duration::from_secs(1);
 
 /// The default bound on one connection attempt to one address.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -25,8 +32,10 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 ///
 /// A target is `host:port`, `tcp://host:port` or `[ipv6]:port`. Each attempt tries every target
 /// that has not accepted yet, all at once; a host name is resolved again on every attempt (a
-/// Kubernetes service may get its address late, or a new one), and every address it resolves
-/// to is tried at once: the first that accepts makes the target ready. A connection that is
+/// Kubernetes service may get its address late, or a new one), except that a successful lookup
+/// is reused for up to a second while the port is polled quickly, so that polling does not
+/// flood the cluster DNS. Every address a name resolves to is tried at once: the first that
+/// accepts makes the target ready. A connection that is
 /// accepted is closed at once; nothing is sent.
 ///
 /// A target that accepted once counts as ready for the rest of the step, so a database is not
@@ -79,6 +88,8 @@ pub struct TcpWait {
     connect_timeout: Duration,
     /// `ready[i]`: target `i` accepted during the current run of the step.
     ready: Mutex<Vec<bool>>,
+    /// `resolved[i]`: target `i`'s last successful lookup and when it was made.
+    resolved: Mutex<Vec<Option<(Vec<SocketAddr>, Instant)>>>,
 }
 
 impl TcpWait {
@@ -124,6 +135,7 @@ impl TcpWait {
         Self {
             name,
             ready: Mutex::new(vec![false; targets.len()]),
+            resolved: Mutex::new(vec![None; targets.len()]),
             targets,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
@@ -168,6 +180,28 @@ impl TcpWait {
             .collect()
     }
 
+    /// Target `index`'s addresses: the last lookup if it is younger than [`RESOLVE_REUSE`],
+    /// otherwise a new one (remembered when it succeeds).
+    async fn resolve_cached(
+        &self,
+        index: usize,
+        address: &Address,
+    ) -> Result<Vec<SocketAddr>, Failure> {
+        let fresh = self.resolved.lock().unwrap_or_else(PoisonError::into_inner)[index]
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < RESOLVE_REUSE)
+            .map(|(addrs, _)| addrs.clone());
+        if let Some(addrs) = fresh {
+            return Ok(addrs);
+        }
+        let addrs = resolve(address).await?;
+        if matches!(address.host, Host::Name(_)) {
+            self.resolved.lock().unwrap_or_else(PoisonError::into_inner)[index] =
+                Some((addrs.clone(), Instant::now()));
+        }
+        Ok(addrs)
+    }
+
     fn mark_ready(&self, index: usize) {
         self.ready.lock().unwrap_or_else(PoisonError::into_inner)[index] = true;
     }
@@ -207,7 +241,13 @@ impl Step for TcpWait {
         };
         let checks = pending.into_iter().map(|i| {
             let address = addresses[i];
-            async move { (i, check_target(address, self.connect_timeout).await) }
+            async move {
+                let result = match self.resolve_cached(i, address).await {
+                    Ok(addrs) => connect_any(&address.display, &addrs, self.connect_timeout).await,
+                    Err(failure) => Err(failure),
+                };
+                (i, result)
+            }
         });
         let mut failures = Vec::new();
         // Each target is marked as soon as it accepts, so an attempt cut short by its timeout
@@ -225,6 +265,10 @@ impl Step for TcpWait {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .fill(false);
+            self.resolved
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .fill(None);
             return Ok(());
         }
         failures.sort_by_key(|(i, _)| *i);
@@ -352,13 +396,6 @@ struct Failure {
     /// Whether polling again soon is cheap and useful: the name resolved and every address
     /// refused the connection.
     fast: bool,
-}
-
-/// One try of one target: resolve, then connect to every address at once; the first that
-/// accepts wins.
-async fn check_target(address: &Address, connect_timeout: Duration) -> Result<(), Failure> {
-    let addrs = resolve(address).await?;
-    connect_any(&address.display, &addrs, connect_timeout).await
 }
 
 async fn resolve(address: &Address) -> Result<Vec<SocketAddr>, Failure> {

@@ -389,22 +389,12 @@ fn strip_template_suffix(relative: &Path) -> PathBuf {
 /// The template's text; errors name the file (UTF-8 is required).
 fn read_template(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| {
-        format!(
-            "{}: cannot read the template: {}",
-            path.display(),
-            lower(&e.to_string())
-        )
+        StepError::from_error(e)
+            .context(format!("{}: cannot read the template", path.display()))
+            .to_string()
     })?;
     String::from_utf8(bytes)
         .map_err(|_| format!("{}: the template is not valid UTF-8", path.display()))
-}
-
-fn lower(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// The environment every template renders in: strict undefined, no auto-escaping, the

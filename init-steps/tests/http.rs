@@ -411,6 +411,29 @@ async fn an_untrusted_certificate_fails_at_once_saying_what_did_not_verify() {
 }
 
 #[tokio::test]
+async fn an_untrusted_certificate_behind_a_host_name_fails_at_once() {
+    // With a name (not an IP) the platform verifier checks the chain, and hyper reports the
+    // failure differently: it must still be permanent and say what did not verify.
+    let ca = TestCa::new("unknown ca");
+    let script = Script::statuses(&[200]);
+    let addr = serve_tls(script.router(), &ca.issue_server(&["localhost"]), None).await;
+    let url = format!("https://localhost:{}/", addr.port());
+
+    let report = run(HttpWait::get(url.clone()).timeout(Duration::from_secs(20))).await;
+
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    let step = &report.steps[0];
+    assert_eq!(step.attempts, 1);
+    assert!(
+        step.error.as_deref().unwrap().starts_with(&format!(
+            "{url}: TLS certificate did not verify: the server's certificate is signed by an unknown issuer"
+        )),
+        "{:?}",
+        step.error
+    );
+}
+
+#[tokio::test]
 async fn a_certificate_for_another_name_fails_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("test ca");

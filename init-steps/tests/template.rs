@@ -234,7 +234,7 @@ async fn validate_refuses_a_bad_mode_a_missing_template_and_a_check_without_plac
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: cannot read the template: no such file or directory (os error 2)",
+            "{}: cannot read the template: no such file or directory",
             missing.display()
         )
     );
