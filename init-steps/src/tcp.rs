@@ -88,8 +88,15 @@ pub struct TcpWait {
     connect_timeout: Duration,
     /// `ready[i]`: target `i` accepted during the current run of the step.
     ready: Mutex<Vec<bool>>,
-    /// `resolved[i]`: target `i`'s last successful lookup and when it was made.
-    resolved: Mutex<Vec<Option<(Vec<SocketAddr>, Instant)>>>,
+    /// `resolved[i]`: target `i`'s last successful lookup.
+    resolved: Mutex<Vec<Option<Lookup>>>,
+}
+
+/// The addresses a name resolved to, and when.
+#[derive(Debug, Clone)]
+struct Lookup {
+    addrs: Vec<SocketAddr>,
+    at: Instant,
 }
 
 impl TcpWait {
@@ -189,15 +196,17 @@ impl TcpWait {
     ) -> Result<Vec<SocketAddr>, Failure> {
         let fresh = self.resolved.lock().unwrap_or_else(PoisonError::into_inner)[index]
             .as_ref()
-            .filter(|(_, at)| at.elapsed() < RESOLVE_REUSE)
-            .map(|(addrs, _)| addrs.clone());
+            .filter(|lookup| lookup.at.elapsed() < RESOLVE_REUSE)
+            .map(|lookup| lookup.addrs.clone());
         if let Some(addrs) = fresh {
             return Ok(addrs);
         }
         let addrs = resolve(address).await?;
         if matches!(address.host, Host::Name(_)) {
-            self.resolved.lock().unwrap_or_else(PoisonError::into_inner)[index] =
-                Some((addrs.clone(), Instant::now()));
+            self.resolved.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(Lookup {
+                addrs: addrs.clone(),
+                at: Instant::now(),
+            });
         }
         Ok(addrs)
     }
@@ -565,6 +574,40 @@ async fn for_each_concurrent<F: Future>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lookup_time(wait: &TcpWait) -> Option<Instant> {
+        wait.resolved.lock().unwrap()[0].as_ref().map(|l| l.at)
+    }
+
+    #[tokio::test]
+    async fn a_lookup_is_reused_for_a_second_while_the_port_refuses() {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let wait = TcpWait::new(format!("localhost:{port}"));
+        let ctx = Context::new();
+
+        assert!(wait.run(&ctx).await.unwrap_err().retry_after().is_some());
+        let first = lookup_time(&wait).expect("the lookup is remembered");
+        assert!(wait.run(&ctx).await.is_err());
+        assert_eq!(
+            lookup_time(&wait),
+            Some(first),
+            "looked up again within a second"
+        );
+
+        tokio::time::sleep(RESOLVE_REUSE + Duration::from_millis(100)).await;
+        assert!(wait.run(&ctx).await.is_err());
+        assert!(
+            lookup_time(&wait).unwrap() > first,
+            "a lookup older than a second is repeated"
+        );
+
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        assert!(wait.run(&ctx).await.is_ok());
+        assert_eq!(lookup_time(&wait), None, "success forgets the lookup");
+        drop(listener);
+    }
 
     fn parsed(input: &str) -> Address {
         Address::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"))
