@@ -1121,6 +1121,58 @@ async fn bad_configuration_is_refused_before_anything_runs() {
 }
 
 #[tokio::test]
+async fn vault_client_cert_and_key_authenticate_over_mutual_tls() {
+    let (ca, cert, key) = vault_double::tls_identity();
+    let (client_ca, client_cert, client_key) = vault_double::client_identity();
+    let double = VaultDouble::start_mtls(&cert, &key, &client_ca).await;
+    double.enable_kv_v2("secret");
+    double.kv_put("secret", "orders/db", json!({"password": "mtls-secret"}));
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (ca_path, cert_path, key_path) = (
+        write("ca.pem", &ca),
+        write("client.pem", &client_cert),
+        write("client.key", &client_key),
+    );
+    let read = || {
+        KvRead::v2("secret", "orders/db")
+            .publish_secret("db")
+            .retry(fast())
+    };
+
+    let ctx = env_for(
+        &double,
+        &[
+            ("VAULT_TOKEN", ROOT_TOKEN),
+            ("VAULT_CACERT", &ca_path),
+            ("VAULT_CLIENT_CERT", &cert_path),
+            ("VAULT_CLIENT_KEY", &key_path),
+        ],
+    );
+    let report = Plan::new("p").step(read()).run(&ctx).await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(ctx.value("db").unwrap()["password"], "mtls-secret");
+
+    // Without the client certificate the handshake is refused: permanent, and it says why.
+    let ctx = env_for(
+        &double,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_CACERT", &ca_path)],
+    );
+    let report = Plan::new("p").step(read()).run(&ctx).await;
+    let line = step(&report, "vault-kv:secret/orders/db");
+    assert_eq!(
+        line.attempts, 1,
+        "a refused client certificate is permanent"
+    );
+    let error = line.error.as_deref().unwrap();
+    assert!(error.contains("requires a client certificate"), "{error}");
+}
+
+#[tokio::test]
 async fn vault_cacert_trusts_a_private_ca_and_without_it_the_error_says_what_did_not_verify() {
     let (ca, cert, key) = vault_double::tls_identity();
     let double = VaultDouble::start_tls(&cert, &key).await;

@@ -165,6 +165,17 @@ impl VaultDouble {
 
     /// Like [`start`](Self::start), over TLS with this certificate chain and key (PEM).
     pub(crate) async fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        Self::start_tls_with(cert_pem, key_pem, None).await
+    }
+
+    /// Like [`start_tls`](Self::start_tls), and only clients presenting a certificate signed
+    /// by `client_ca_pem` get past the handshake (Vault's `tls_require_and_verify_client_cert`,
+    /// developer.hashicorp.com/vault/docs/configuration/listener/tcp).
+    pub(crate) async fn start_mtls(cert_pem: &str, key_pem: &str, client_ca_pem: &str) -> Self {
+        Self::start_tls_with(cert_pem, key_pem, Some(client_ca_pem)).await
+    }
+
+    async fn start_tls_with(cert_pem: &str, key_pem: &str, client_ca_pem: Option<&str>) -> Self {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
@@ -172,12 +183,26 @@ impl VaultDouble {
             .unwrap();
         let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
             .unwrap();
+        let builder = match client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                    roots.add(cert.unwrap()).unwrap();
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(certs, key).unwrap();
         Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
     }
 
@@ -542,18 +567,27 @@ where
 /// A CA and a server certificate for `127.0.0.1` and `localhost` signed by it:
 /// `(ca_pem, cert_pem, key_pem)`.
 pub(crate) fn tls_identity() -> (String, String, String) {
+    ca_and_leaf("vault double TLS CA", &["127.0.0.1", "localhost"])
+}
+
+/// A client CA and a client certificate signed by it, for mTLS: `(ca_pem, cert_pem, key_pem)`.
+pub(crate) fn client_identity() -> (String, String, String) {
+    ca_and_leaf("vault double client CA", &["initkit-client"])
+}
+
+fn ca_and_leaf(ca_name: &str, leaf_names: &[&str]) -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "vault double TLS CA");
+        .push(DnType::CommonName, ca_name);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let names: Vec<String> = leaf_names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = CertificateParams::new(names).unwrap();
     params.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
