@@ -6,6 +6,7 @@ use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use init_core::StepError;
 
@@ -78,6 +79,14 @@ pub(crate) fn write_atomic_checked(
     file.commit()
 }
 
+/// Temp files of this writer: `.initkit-<random>.tmp`.
+const TEMP_PREFIX: &str = ".initkit-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// A temp file younger than this is never swept, even when its lock is free: its writer may
+/// have created it and not locked it yet.
+const SWEEP_MIN_AGE: Duration = Duration::from_secs(60);
+
 /// A file being written atomically, in steps, for writers that cannot fill it from one
 /// closure (a download streamed while hashing, a check command that runs asynchronously).
 ///
@@ -85,6 +94,12 @@ pub(crate) fn write_atomic_checked(
 /// destination's directory, [`finish`](Self::finish) fsyncs it and sets its owner and mode,
 /// [`commit`](Self::commit) renames it over the destination. Dropping it before the commit
 /// removes the temp file and leaves the destination untouched.
+///
+/// The writer holds an exclusive `flock` on its temp file while it lives. A process killed
+/// with SIGKILL (an OOM-killed init container) cannot remove its temp file, but the kernel
+/// releases the lock: the next writer in the directory removes temp files whose lock it can
+/// take and that are older than a minute, so restarts do not fill a volume with partial
+/// downloads.
 #[derive(Debug)]
 pub(crate) struct AtomicFile {
     temp: tempfile::NamedTempFile,
@@ -100,11 +115,16 @@ impl AtomicFile {
         let err = |e: io::Error| StepError::from_error(e).context(&name);
         let dir = parent_dir(path);
         fs::create_dir_all(&dir).map_err(err)?;
+        sweep_abandoned(&dir);
         let temp = tempfile::Builder::new()
-            .prefix(".initkit-")
-            .suffix(".tmp")
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(&dir)
             .map_err(err)?;
+        // Held until the temp file is closed, by us or by the kernel when we die.
+        if let Err(e) = temp.as_file().try_lock() {
+            tracing::debug!(temp = %temp.path().display(), error = %e, "cannot lock the temp file; it may be swept if we die");
+        }
         Ok(Self {
             temp,
             path: path.to_path_buf(),
@@ -159,6 +179,37 @@ impl AtomicFile {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+}
+
+/// Removes temp files that a killed writer left in `dir`: older than [`SWEEP_MIN_AGE`] and
+/// not locked by a live writer. Best effort: anything unexpected leaves the file alone.
+fn sweep_abandoned(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        let old_enough = fs::symlink_metadata(&path)
+            .ok()
+            .filter(|m| m.file_type().is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= SWEEP_MIN_AGE);
+        if !old_enough {
+            continue;
+        }
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if file.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+            tracing::info!(temp = %path.display(), "removed a temp file left by a killed writer");
+        }
     }
 }
 
@@ -261,6 +312,41 @@ mod tests {
                 .file_type()
                 .is_symlink()
         );
+    }
+
+    /// A temp file as a killed writer leaves it: unlocked, last written `age` ago.
+    fn leftover(dir: &Path, name: &str, age: Duration) -> PathBuf {
+        let path = dir.join(name);
+        let file = File::create(&path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - age)
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn sweeps_old_unlocked_temp_files_and_spares_live_or_recent_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Duration::from_secs(600);
+        let abandoned = leftover(dir.path(), ".initkit-abandoned.tmp", old);
+        let recent = leftover(dir.path(), ".initkit-recent.tmp", Duration::from_secs(5));
+        let live = leftover(dir.path(), ".initkit-live.tmp", old);
+        let held = File::open(&live).unwrap();
+        held.lock().unwrap();
+        let unrelated = leftover(dir.path(), "data.tmp", old);
+
+        write_atomic(&dir.path().join("app.conf"), b"x", WriteOptions::default()).unwrap();
+
+        assert!(!abandoned.exists(), "a killed writer's temp file is swept");
+        assert!(
+            recent.exists(),
+            "a temp file younger than a minute is spared"
+        );
+        assert!(
+            live.exists(),
+            "a temp file whose writer holds its lock is spared"
+        );
+        assert!(unrelated.exists(), "only our own temp files are touched");
+        drop(held);
     }
 
     #[test]
