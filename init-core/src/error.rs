@@ -14,8 +14,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// use init_core::{ErrorClass, StepError};
 /// assert_eq!(StepError::transient("postgres:5432: connection refused").class(), ErrorClass::Transient);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
     /// Retrying can help: connection refused or reset, a name that does not resolve yet, the
     /// timeout of one attempt, HTTP 429 and 5xx, Vault sealed or in standby.
@@ -62,22 +61,13 @@ pub struct StepError {
 }
 
 impl StepError {
-    fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        Self {
-            class,
-            message: message.into(),
-            source: None,
-            retry_after: None,
-        }
-    }
-
     /// An error that a later attempt may not meet.
     ///
     /// ```
     /// assert!(init_core::StepError::transient("vault is sealed").is_transient());
     /// ```
     pub fn transient(message: impl Into<String>) -> Self {
-        Self::new(ErrorClass::Transient, message)
+        Self::with_class(ErrorClass::Transient, message)
     }
 
     /// An error that every later attempt would meet too; the step fails at once.
@@ -86,7 +76,7 @@ impl StepError {
     /// assert!(init_core::StepError::permanent("secret/orders/db: permission denied (403)").is_permanent());
     /// ```
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self::new(ErrorClass::Permanent, message)
+        Self::with_class(ErrorClass::Permanent, message)
     }
 
     /// A configuration error, as returned by [`Step::validate`](crate::Step::validate).
@@ -96,7 +86,7 @@ impl StepError {
     /// assert!(err.is_invalid() && !err.is_transient());
     /// ```
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(ErrorClass::Invalid, message)
+        Self::with_class(ErrorClass::Invalid, message)
     }
 
     /// An error of the given class.
@@ -106,7 +96,12 @@ impl StepError {
     /// assert!(StepError::with_class(ErrorClass::Permanent, "gone").is_permanent());
     /// ```
     pub fn with_class(class: ErrorClass, message: impl Into<String>) -> Self {
-        Self::new(class, message)
+        Self {
+            class,
+            message: message.into(),
+            source: None,
+            retry_after: None,
+        }
     }
 
     /// Classifies any standard error: an [`io::Error`] (also when it is the outermost error of a

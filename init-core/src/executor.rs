@@ -211,7 +211,8 @@ async fn attempts(
             }
             Ok(Err(error)) => error,
             Err(Elapsed) => match policy.attempt_timeout() {
-                Some(t) if limit != deadline || limit == attempt_limit => {
+                // `limit` is the attempt's own bound or the step's deadline, whichever came first.
+                Some(t) if limit == attempt_limit => {
                     StepError::transient(format!("attempt timed out after {}", format_duration(t)))
                 }
                 _ => {

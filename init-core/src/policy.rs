@@ -311,8 +311,7 @@ impl fmt::Debug for Retry {
 /// ```
 /// assert_eq!(init_core::OnFailure::default(), init_core::OnFailure::Abort);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OnFailure {
     /// The plan stops and fails (the default).
     #[default]

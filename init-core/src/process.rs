@@ -58,7 +58,7 @@ impl Plan {
     /// std::process::exit(i32::from(code));
     /// ```
     pub fn run_main_code(&self) -> u8 {
-        run_process(self, Env::process()).exit_code
+        run_process(self, &Env::process()).exit_code
     }
 
     /// Runs the plan like [`run_main`](Self::run_main) and, when it succeeds, replaces this
@@ -88,11 +88,11 @@ impl Plan {
             write_termination_message(&env, "no program to exec: expected a command");
             return ExitCode::from(Outcome::Invalid.exit_code());
         }
-        let finished = run_process(&self, env);
+        let finished = run_process(&self, &env);
         if finished.exit_code != 0 || finished.dry_run {
             return ExitCode::from(finished.exit_code);
         }
-        exec(&argv)
+        exec(&argv, &env)
     }
 }
 
@@ -128,13 +128,13 @@ impl Env {
     }
 }
 
-fn run_process(plan: &Plan, env: Env) -> Finished {
+fn run_process(plan: &Plan, env: &Env) -> Finished {
     let redactor = Redactor::new();
     let settings = match &env.log {
         Ok(settings) => settings,
         Err(message) => {
             eprintln!("initkit: invalid configuration: {message}");
-            write_termination_message(&env, &format!("invalid configuration: {message}"));
+            write_termination_message(env, &one_line(&format!("invalid configuration: {message}")));
             return Finished {
                 exit_code: Outcome::Invalid.exit_code(),
                 dry_run: env.dry_run,
@@ -207,7 +207,7 @@ fn run_process(plan: &Plan, env: Env) -> Finished {
         }
     }
     if let Some(message) = termination_message(&report, &redactor) {
-        write_termination_message(&env, &message);
+        write_termination_message(env, &message);
     }
     Finished {
         exit_code: report.exit_code(),
@@ -240,8 +240,12 @@ pub fn termination_message(report: &Report, redactor: &Redactor) -> Option<Strin
             report.elapsed.as_secs_f64()
         ),
     };
-    let line = redactor.redact(&line).replace(['\n', '\r'], " ");
-    Some(truncate(line, TERMINATION_MESSAGE_MAX))
+    Some(one_line(&redactor.redact(&line)))
+}
+
+/// `text` on one line (line breaks become spaces), at most 4096 bytes.
+fn one_line(text: &str) -> String {
+    truncate(text.replace(['\n', '\r'], " "), TERMINATION_MESSAGE_MAX)
 }
 
 fn truncate(mut text: String, max: usize) -> String {
@@ -255,19 +259,19 @@ fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
+/// Writes `message` (already one line and capped) to the termination-message file, if any.
 fn write_termination_message(env: &Env, message: &str) {
-    if let Some(path) = &env.termination_log {
-        let message = truncate(message.replace(['\n', '\r'], " "), TERMINATION_MESSAGE_MAX);
-        if let Err(err) = std::fs::write(path, message) {
-            eprintln!(
-                "initkit: cannot write the termination message to {}: {err}",
-                path.display()
-            );
-        }
+    if let Some(path) = &env.termination_log
+        && let Err(err) = std::fs::write(path, message)
+    {
+        eprintln!(
+            "initkit: cannot write the termination message to {}: {err}",
+            path.display()
+        );
     }
 }
 
-fn exec(argv: &[OsString]) -> ExitCode {
+fn exec(argv: &[OsString], env: &Env) -> ExitCode {
     use std::os::unix::process::CommandExt;
     let program = &argv[0];
     tracing::info!(program = %program.to_string_lossy(), "plan succeeded; exec");
@@ -278,7 +282,7 @@ fn exec(argv: &[OsString]) -> ExitCode {
     };
     let message = format!("exec {}: {err}", program.to_string_lossy());
     eprintln!("initkit: {message}");
-    write_termination_message(&Env::process(), &message);
+    write_termination_message(env, &one_line(&message));
     ExitCode::from(code)
 }
 
