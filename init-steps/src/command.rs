@@ -441,7 +441,6 @@ impl Step for Command {
             leader: Some(child),
             pgid: Pid::from_raw(pid),
             grace: self.grace,
-            done: false,
             ctx: ctx.clone(),
             span: tracing::Span::current(),
         };
@@ -478,7 +477,8 @@ impl Step for Command {
             let _ = tokio::time::timeout(DRAIN, drained).await;
             status
         };
-        group.finish();
+        // Stops what the program left behind in its group, if anything.
+        drop(group);
         let status = status
             .map_err(|err| StepError::transient(format!("{label}: wait")).with_source(err))?;
         self.classify(status, last_stderr.as_deref())
@@ -654,11 +654,10 @@ impl Lines {
     }
 }
 
-/// The program's process group while an attempt owns it. Dropping it before [`finish`] (the
-/// attempt was cancelled or timed out) sends `SIGTERM` to the group at once and leaves the rest
+/// The program's process group while an attempt owns it. Dropping it while anything of the group
+/// is left (the attempt was cancelled or timed out while the program ran, or the program exited
+/// and left processes behind) sends `SIGTERM` to the group at once and leaves the rest
 /// (`SIGKILL` after the grace period, reaping) to a background thread.
-///
-/// [`finish`]: Group::finish
 #[derive(Debug)]
 struct Group {
     /// The program, until it has been reaped.
@@ -668,26 +667,12 @@ struct Group {
     /// The program's pid, which is the group's id; always positive.
     pgid: Pid,
     grace: Duration,
-    /// Set once the program has exited by itself and [`finish`](Self::finish) ran.
-    done: bool,
     /// For the lines the program writes while it stops.
     ctx: Context,
     span: tracing::Span,
 }
 
 impl Group {
-    /// The program has exited: stops what it left behind in its group, and disarms the drop.
-    fn finish(&mut self) {
-        self.done = true;
-        if group_exists(self.pgid) {
-            tracing::debug!(
-                pgid = self.pgid.as_raw(),
-                "command left processes behind; stopping them"
-            );
-            self.terminate();
-        }
-    }
-
     /// Sends `SIGTERM` to the group now; threads keep reading its output, send `SIGKILL` after
     /// the grace period, and reap.
     fn terminate(&mut self) {
@@ -727,7 +712,13 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        if !self.done {
+        if self.leader.is_some() {
+            self.terminate();
+        } else if group_exists(self.pgid) {
+            tracing::debug!(
+                pgid = self.pgid.as_raw(),
+                "command left processes behind; stopping them"
+            );
             self.terminate();
         }
     }

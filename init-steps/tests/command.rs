@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use init_core::{Context, Outcome, Plan, Retry, Step, StepExt, StepStatus};
+use init_core::{Context, Outcome, Plan, Retry, Step, StepError, StepExt, StepStatus};
 use init_steps::command::Command;
 use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::fmt::MakeWriter;
@@ -97,6 +97,11 @@ async fn file_appears(path: &Path) {
     eventually(&format!("{} exists", path.display()), || path.exists()).await;
 }
 
+/// Runs one attempt of `step` with an empty context, which must fail.
+async fn run_err(step: Command) -> StepError {
+    step.run(&Context::new()).await.unwrap_err()
+}
+
 #[tokio::test]
 async fn succeeds_when_the_program_exits_with_zero() {
     let result = Command::new(["true"]).run(&Context::new()).await;
@@ -156,12 +161,10 @@ async fn streams_each_line_into_the_step_span_with_secrets_redacted() {
 
 #[tokio::test]
 async fn a_nonzero_exit_is_permanent_and_names_the_last_stderr_line() {
-    let err = Command::shell(
+    let err = run_err(Command::shell(
         "echo 'one' >&2; echo 'schema is newer than this binary' >&2; echo out; exit 3",
-    )
-    .run(&Context::new())
-    .await
-    .unwrap_err();
+    ))
+    .await;
     assert!(err.is_permanent(), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -185,40 +188,26 @@ async fn the_error_message_is_redacted_and_names_the_program() {
 
 #[tokio::test]
 async fn listed_exit_codes_are_transient() {
-    let step = Command::shell("exit 75").transient_exit_codes([69, 75]);
-    let err = step.run(&Context::new()).await.unwrap_err();
+    let err = run_err(Command::shell("exit 75").transient_exit_codes([69, 75])).await;
     assert!(err.is_transient(), "{err:?}");
     assert_eq!(err.to_string(), "sh: exited with code 75");
-    let err = Command::shell("exit 76")
-        .transient_exit_codes([75])
-        .run(&Context::new())
-        .await
-        .unwrap_err();
+    let err = run_err(Command::shell("exit 76").transient_exit_codes([75])).await;
     assert!(err.is_permanent(), "{err:?}");
 }
 
 #[tokio::test]
 async fn a_signal_is_transient_but_a_crash_is_permanent() {
-    let err = Command::shell("kill -TERM $$")
-        .run(&Context::new())
-        .await
-        .unwrap_err();
+    let err = run_err(Command::shell("kill -TERM $$")).await;
     assert!(err.is_transient(), "{err:?}");
     assert_eq!(err.to_string(), "sh: killed by signal 15 (SIGTERM)");
-    let err = Command::shell("kill -SEGV $$")
-        .run(&Context::new())
-        .await
-        .unwrap_err();
+    let err = run_err(Command::shell("kill -SEGV $$")).await;
     assert!(err.is_permanent(), "{err:?}");
     assert_eq!(err.to_string(), "sh: killed by signal 11 (SIGSEGV)");
 }
 
 #[tokio::test]
 async fn a_missing_program_is_permanent() {
-    let err = Command::new(["/nonexistent/bin/migrate", "up"])
-        .run(&Context::new())
-        .await
-        .unwrap_err();
+    let err = run_err(Command::new(["/nonexistent/bin/migrate", "up"])).await;
     assert!(err.is_permanent(), "{err:?}");
     assert!(
         err.to_string()
@@ -229,11 +218,7 @@ async fn a_missing_program_is_permanent() {
 
 #[tokio::test]
 async fn a_missing_working_directory_is_named_in_the_error() {
-    let err = Command::new(["true"])
-        .current_dir("/nonexistent/work")
-        .run(&Context::new())
-        .await
-        .unwrap_err();
+    let err = run_err(Command::new(["true"]).current_dir("/nonexistent/work")).await;
     assert!(err.is_permanent(), "{err:?}");
     assert!(
         err.to_string()
@@ -271,11 +256,7 @@ async fn the_program_gets_the_context_environment_extra_variables_and_its_direct
 
 #[tokio::test]
 async fn a_value_that_was_not_published_is_a_permanent_error() {
-    let err = Command::new(["true"])
-        .env_from_value("DB_PASSWORD", "db.password")
-        .run(&Context::new())
-        .await
-        .unwrap_err();
+    let err = run_err(Command::new(["true"]).env_from_value("DB_PASSWORD", "db.password")).await;
     assert!(err.is_permanent());
     assert_eq!(
         err.to_string(),
@@ -362,12 +343,14 @@ async fn dropping_the_attempt_sends_sigterm_to_the_whole_group_and_keeps_its_out
     eventually("the leader is reaped", || state(leader).is_none()).await;
 }
 
+/// A leader that ignores SIGTERM.
+const IGNORES_SIGTERM: &str =
+    "trap '' TERM; echo $$ > leader.pid; echo ready > ready; while :; do sleep 0.05; done";
+
 #[tokio::test]
 async fn a_program_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let script =
-        "trap '' TERM; echo $$ > leader.pid; echo ready > ready; while :; do sleep 0.05; done";
-    let step = Command::shell(script)
+    let step = Command::shell(IGNORES_SIGTERM)
         .current_dir(dir.path())
         .kill_grace(Duration::from_secs(2));
     drop_when_ready(&step, dir.path()).await;
@@ -386,17 +369,22 @@ async fn a_program_that_ignores_sigterm_is_killed_after_the_grace_period() {
 #[tokio::test]
 async fn a_zero_grace_period_kills_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let script =
-        "trap '' TERM; echo $$ > leader.pid; echo ready > ready; while :; do sleep 0.05; done";
-    let step = Command::shell(script)
+    let step = Command::shell(IGNORES_SIGTERM)
         .current_dir(dir.path())
         .kill_grace(Duration::ZERO);
     drop_when_ready(&step, dir.path()).await;
+    let dropped = std::time::Instant::now();
     let leader = read_pid(&dir.path().join("leader.pid"));
     eventually("the leader is killed and reaped", || {
         state(leader).is_none()
     })
     .await;
+    // Well within the default grace period (5 s), which would also end in a kill.
+    assert!(
+        dropped.elapsed() < Duration::from_secs(2),
+        "killed after {:?}",
+        dropped.elapsed()
+    );
 }
 
 #[tokio::test]
