@@ -7,7 +7,9 @@ use init_core::{Context, Step, StepError, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::client::{Api, ApiPath, Secret, TokenSource, Vault, VaultSession, validate_path};
+use super::client::{
+    Api, ApiPath, Secret, TokenSource, Vault, VaultSession, string_list, validate_path,
+};
 use super::error;
 
 /// Where the kubelet mounts the pod's service-account token.
@@ -130,17 +132,19 @@ enum SecretSource {
 impl SecretSource {
     /// The secret, registered with the context's redactor.
     async fn read(&self, ctx: &Context, what: &str) -> Result<Secret, StepError> {
-        let secret = match self {
-            Self::Value(secret) => secret.clone(),
-            Self::File(path) => read_secret_file(path, what).await?,
-        };
-        ctx.register_secret(secret.expose());
-        Ok(secret)
+        match self {
+            Self::Value(secret) => {
+                ctx.register_secret(secret.expose());
+                Ok(secret.clone())
+            }
+            Self::File(path) => read_secret_file(ctx, path, what).await,
+        }
     }
 }
 
-/// Reads a secret file, surrounding whitespace (a trailing newline) trimmed.
-async fn read_secret_file(path: &Path, what: &str) -> Result<Secret, StepError> {
+/// Reads a secret file, surrounding whitespace (a trailing newline) trimmed, and registers the
+/// secret with the context's redactor.
+async fn read_secret_file(ctx: &Context, path: &Path, what: &str) -> Result<Secret, StepError> {
     let name = format!("{what} {}", path.display());
     let text = tokio::fs::read_to_string(path)
         .await
@@ -149,6 +153,7 @@ async fn read_secret_file(path: &Path, what: &str) -> Result<Secret, StepError> 
     if trimmed.is_empty() {
         return Err(StepError::permanent(format!("{name}: the file is empty")));
     }
+    ctx.register_secret(trimmed);
     Ok(Secret::new(trimmed))
 }
 
@@ -180,8 +185,9 @@ async fn login(
         None => format!("auth/{mount}/login"),
     };
     let reply = api
-        .call(Method::POST, &path, None, Some(&body), &subject)
-        .await?;
+        .send(Method::POST, &path, None, Some(&body), true, &subject)
+        .await?
+        .success(&subject)?;
     let auth = &reply.body["auth"];
     let token = auth["client_token"]
         .as_str()
@@ -190,7 +196,7 @@ async fn login(
             StepError::permanent(format!("{subject}: vault's reply has no auth.client_token"))
         })?;
     let session = VaultSession::new(ctx, api, Secret::new(token), TokenSource::Login);
-    log_warnings(&reply.body, &subject);
+    reply.log_warnings(&subject);
     tracing::info!(
         method,
         mount,
@@ -202,19 +208,6 @@ async fn login(
     );
     ctx.insert(session);
     Ok(())
-}
-
-fn string_list(value: &Value) -> Vec<&str> {
-    value
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
-pub(crate) fn log_warnings(body: &Value, subject: &str) {
-    for warning in string_list(&body["warnings"]) {
-        tracing::warn!(subject, warning, "vault warning");
-    }
 }
 
 /// Logs in to Vault with the pod's Kubernetes service-account token; made by
@@ -286,8 +279,7 @@ impl Step for KubernetesLogin {
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         // Configuration errors first: they are not worth a retry.
         let api = Api::connect(self.vault.endpoint(ctx)?)?;
-        let jwt = read_secret_file(&self.jwt_file, "kubernetes service-account token").await?;
-        ctx.register_secret(jwt.expose());
+        let jwt = read_secret_file(ctx, &self.jwt_file, "kubernetes service-account token").await?;
         let body = json!({ "role": self.role, "jwt": jwt.expose() });
         login(ctx, api, "kubernetes", &self.mount, Some(&self.role), body).await
     }
@@ -501,7 +493,7 @@ impl Step for TokenLogin {
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let api = Api::connect(self.vault.endpoint(ctx)?)?;
         let token = match &self.file {
-            Some(path) => read_secret_file(path, "vault token file").await?,
+            Some(path) => read_secret_file(ctx, path, "vault token file").await?,
             None => self.vault.token(ctx).ok_or_else(|| {
                 StepError::invalid(
                     "VAULT_TOKEN is not set: expected a vault token (or Vault::with_token, or \
@@ -512,8 +504,9 @@ impl Step for TokenLogin {
         let session = VaultSession::new(ctx, api, token, TokenSource::Provided);
         let subject = "auth/token/lookup-self";
         let reply = session
-            .call(Method::GET, &ApiPath::new([subject]), None, subject)
-            .await?;
+            .send(Method::GET, &ApiPath::new([subject]), None, subject)
+            .await?
+            .success(subject)?;
         // `data.id` is the token itself: only the harmless fields are read.
         let data = &reply.body["data"];
         tracing::info!(
@@ -584,15 +577,7 @@ impl Step for VaultRevoke {
         }
         let subject = "auth/token/revoke-self";
         let reply = session
-            .api
-            .send(
-                Method::POST,
-                &ApiPath::new([subject]),
-                Some(&session.token),
-                None,
-                true,
-                subject,
-            )
+            .send(Method::POST, &ApiPath::new([subject]), None, subject)
             .await?;
         if reply.status.is_success() {
             tracing::info!("revoked the vault token");
@@ -601,11 +586,7 @@ impl Step for VaultRevoke {
             tracing::info!("the vault token was already invalid");
             Ok(())
         } else {
-            Err(error::from_reply(
-                &reply,
-                subject,
-                &session.api.endpoint().address,
-            ))
+            Err(error::from_reply(&reply, subject))
         }
     }
 }

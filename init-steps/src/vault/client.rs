@@ -363,12 +363,46 @@ pub(crate) struct Api {
 }
 
 /// A response from Vault: the status, the headers and the body as JSON (`Null` when empty or
-/// not JSON).
+/// not JSON), and the URL that answered.
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Value,
+    /// The URL that answered (a relative `Location` is resolved against it).
+    pub(crate) url: Url,
+}
+
+impl Reply {
+    /// The reply if its status is 2xx, else the error Vault means by it (see
+    /// [`error::from_reply`]).
+    pub(crate) fn success(self, subject: &str) -> Result<Self, StepError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(error::from_reply(&self, subject))
+        }
+    }
+
+    /// Vault's `warnings`.
+    pub(crate) fn warnings(&self) -> Vec<&str> {
+        string_list(&self.body["warnings"])
+    }
+
+    /// Logs Vault's `warnings` (a deprecated endpoint, a TTL capped by the role's maximum).
+    pub(crate) fn log_warnings(&self, subject: &str) {
+        for warning in self.warnings() {
+            tracing::warn!(subject, warning, "vault warning");
+        }
+    }
+}
+
+/// The strings of a JSON array (none when it is not an array).
+pub(crate) fn string_list(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 impl Api {
@@ -402,9 +436,10 @@ impl Api {
         url
     }
 
-    /// Sends one request and reads the whole reply, whatever its status. `subject` names what
-    /// is asked for in errors (`secret/orders/db`). The namespace header is left out when
-    /// `namespaced` is false (`sys/health` lives in the root namespace).
+    /// Sends one request and reads the whole reply, whatever its status (see
+    /// [`Reply::success`]). `subject` names what is asked for in errors (`secret/orders/db`).
+    /// The namespace header is left out when `namespaced` is false (`sys/health` lives in the
+    /// root namespace).
     ///
     /// # Errors
     ///
@@ -455,6 +490,7 @@ impl Api {
             .map_err(|e| http_client::classify_error(e, &what))?;
         let status = response.status();
         let headers = response.headers().clone();
+        let url = response.url().clone();
         tracing::debug!(method = %method, path = %path, status = status.as_u16(), "vault request");
         let bytes = http_client::read_capped(response, BODY_CAP, &what).await?;
         let body = if bytes.is_empty() {
@@ -466,25 +502,8 @@ impl Api {
             status,
             headers,
             body,
+            url,
         })
-    }
-
-    /// Like [`send`](Self::send), and any status but 2xx becomes an error classified as Vault
-    /// means it (see [`error::from_reply`]).
-    pub(crate) async fn call(
-        &self,
-        method: Method,
-        path: &ApiPath,
-        token: Option<&Secret>,
-        body: Option<&Value>,
-        subject: &str,
-    ) -> Result<Reply, StepError> {
-        let reply = self.send(method, path, token, body, true, subject).await?;
-        if reply.status.is_success() {
-            Ok(reply)
-        } else {
-            Err(error::from_reply(&reply, subject, &self.endpoint.address))
-        }
     }
 }
 
@@ -615,7 +634,8 @@ impl VaultSession {
         Ok(Self::new(ctx, api, token, TokenSource::Provided))
     }
 
-    /// A request with the session's token, whatever the reply's status.
+    /// A request with the session's token, whatever the reply's status (see
+    /// [`Reply::success`]).
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -625,24 +645,6 @@ impl VaultSession {
     ) -> Result<Reply, StepError> {
         self.api
             .send(method, path, Some(&self.token), body, true, subject)
-            .await
-    }
-
-    /// The error for a reply with a status other than 2xx.
-    pub(crate) fn error(&self, reply: &Reply, subject: &str) -> StepError {
-        error::from_reply(reply, subject, &self.api.endpoint().address)
-    }
-
-    /// A request with the session's token, any non-2xx status an error.
-    pub(crate) async fn call(
-        &self,
-        method: Method,
-        path: &ApiPath,
-        body: Option<&Value>,
-        subject: &str,
-    ) -> Result<Reply, StepError> {
-        self.api
-            .call(method, path, Some(&self.token), body, subject)
             .await
     }
 }

@@ -12,7 +12,6 @@
 use init_core::{ErrorClass, StepError};
 use reqwest::StatusCode;
 use serde_json::Value;
-use url::Url;
 
 use super::client::Reply;
 use crate::http_client;
@@ -63,10 +62,10 @@ fn contains(errors: &[String], needle: &str) -> bool {
 
 /// The error for a reply whose status is not 2xx. `subject` names what was asked for
 /// (`secret/orders/db`, `auth/kubernetes/login`).
-pub(crate) fn from_reply(reply: &Reply, subject: &str, address: &Url) -> StepError {
+pub(crate) fn from_reply(reply: &Reply, subject: &str) -> StepError {
     let status = reply.status;
     if status.is_redirection() {
-        return redirect_error(reply, subject, address);
+        return redirect_error(reply, subject);
     }
     let errors = vault_errors(&reply.body);
     let mut text = errors.join("; ");
@@ -110,12 +109,12 @@ pub(crate) fn from_reply(reply: &Reply, subject: &str, address: &Url) -> StepErr
 /// Vault's standby nodes answer with a 307 to the active node when they do not forward
 /// requests; a redirect to another host is never followed with the token, so it is reported.
 /// Transient: the node may become active, or the load balancer may pick the active one next.
-fn redirect_error(reply: &Reply, subject: &str, address: &Url) -> StepError {
+fn redirect_error(reply: &Reply, subject: &str) -> StepError {
     let target = reply
         .headers
         .get(reqwest::header::LOCATION)
         .and_then(|l| l.to_str().ok())
-        .and_then(|l| address.join(l).ok())
+        .and_then(|l| reply.url.join(l).ok())
         .map_or_else(|| "elsewhere".to_owned(), |u| http_client::display_url(&u));
     StepError::transient(format!(
         "{subject}: vault redirected to {target} ({}); not following a redirect to another host \
@@ -162,11 +161,8 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             headers: HeaderMap::new(),
             body,
+            url: "http://vault:8200/v1/x".parse().unwrap(),
         }
-    }
-
-    fn address() -> Url {
-        Url::parse("http://vault:8200").unwrap()
     }
 
     #[test]
@@ -180,33 +176,23 @@ mod tests {
     #[test]
     fn client_errors_are_permanent_and_name_the_subject() {
         let body = json!({"errors": ["1 error occurred:\n\t* permission denied\n\n"]});
-        let err = from_reply(&reply(403, body), "secret/orders/db", &address());
+        let err = from_reply(&reply(403, body), "secret/orders/db");
         assert!(err.is_permanent());
         assert_eq!(err.to_string(), "secret/orders/db: permission denied (403)");
         for status in [400, 404, 405] {
-            assert!(
-                from_reply(&reply(status, json!({"errors": []})), "x", &address()).is_permanent()
-            );
+            assert!(from_reply(&reply(status, json!({"errors": []})), "x").is_permanent());
         }
     }
 
     #[test]
     fn server_errors_sealed_and_rate_limits_are_transient() {
         for status in [429, 500, 502, 503] {
-            assert!(from_reply(&reply(status, Value::Null), "x", &address()).is_transient());
+            assert!(from_reply(&reply(status, Value::Null), "x").is_transient());
         }
-        let err = from_reply(
-            &reply(503, json!({"errors": ["Vault is sealed"]})),
-            "x",
-            &address(),
-        );
+        let err = from_reply(&reply(503, json!({"errors": ["Vault is sealed"]})), "x");
         assert_eq!(err.to_string(), "x: vault is sealed (503)");
         // A sealed Vault behind a proxy that rewrites the status is still transient.
-        let err = from_reply(
-            &reply(400, json!({"errors": ["Vault is sealed"]})),
-            "x",
-            &address(),
-        );
+        let err = from_reply(&reply(400, json!({"errors": ["Vault is sealed"]})), "x");
         assert!(err.is_transient());
     }
 
@@ -215,7 +201,7 @@ mod tests {
         let mut r = reply(307, Value::Null);
         r.headers
             .insert("location", "http://10.0.0.2:8200/v1/x".parse().unwrap());
-        let err = from_reply(&r, "x", &address());
+        let err = from_reply(&r, "x");
         assert!(err.is_transient());
         assert!(
             err.to_string()

@@ -141,7 +141,7 @@ impl Step for VaultReady {
             501 => return Err(not_ready("vault is not initialized")),
             503 => return Err(not_ready("vault is sealed")),
             530 => return Err(not_ready("this vault node was removed from its cluster")),
-            _ => return Err(error::from_reply(&reply, subject, &api.endpoint().address)),
+            _ => return Err(error::from_reply(&reply, subject)),
         };
         // A 200 from something that is not Vault (a proxy's error page) must not count.
         if body["initialized"] != Value::Bool(true) || body["sealed"] != Value::Bool(false) {

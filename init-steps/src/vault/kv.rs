@@ -9,8 +9,8 @@ use init_core::{Context, Step, StepError, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value};
 
-use super::auth::log_warnings;
-use super::client::{ApiPath, VaultSession, validate_path};
+use super::client::{ApiPath, Reply, VaultSession, validate_path};
+use super::error;
 use super::files::{FileOut, register_leaves, write_all};
 use crate::atomic::validate_mode;
 
@@ -292,12 +292,7 @@ impl KvRead {
 
     /// The error for a reply that is not 2xx: KV v2's 404 for a deleted or destroyed version
     /// carries the version's metadata, and a v1 read of a v2 mount carries a warning.
-    fn kv_error(
-        &self,
-        session: &VaultSession,
-        reply: &super::client::Reply,
-        subject: &str,
-    ) -> StepError {
+    fn kv_error(&self, reply: &Reply, subject: &str) -> StepError {
         let metadata = &reply.body["data"]["metadata"];
         if reply.status == StatusCode::NOT_FOUND && metadata.is_object() {
             let version = metadata["version"]
@@ -314,18 +309,14 @@ impl KvRead {
                 ));
             }
         }
-        let warned_v2 = reply.body["warnings"].as_array().is_some_and(|w| {
-            w.iter()
-                .filter_map(Value::as_str)
-                .any(|w| w.contains("versioned K/V"))
-        });
+        let warned_v2 = reply.warnings().iter().any(|w| w.contains("versioned K/V"));
         if self.engine == Engine::V1 && warned_v2 {
             return StepError::permanent(format!(
                 "{subject}: the mount is KV version 2: use KvRead::v2 ({})",
                 reply.status.as_u16()
             ));
         }
-        session.error(reply, subject)
+        error::from_reply(reply, subject)
     }
 
     fn files(&self, data: &Map<String, Value>, subject: &str) -> Result<Vec<FileOut>, StepError> {
@@ -481,9 +472,9 @@ impl Step for KvRead {
             .send(Method::GET, &self.api_path(), None, &subject)
             .await?;
         if !reply.status.is_success() {
-            return Err(self.kv_error(&session, &reply, &subject));
+            return Err(self.kv_error(&reply, &subject));
         }
-        log_warnings(&reply.body, &subject);
+        reply.log_warnings(&subject);
         let (data, version) = self.secret_data(&reply.body, &subject)?;
         let data = match &self.fields {
             None => data,

@@ -10,8 +10,7 @@ use init_core::{Context, Step, StepError, async_trait};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::auth::log_warnings;
-use super::client::{ApiPath, VaultSession, validate_path};
+use super::client::{ApiPath, VaultSession, string_list, validate_path};
 use super::files::{FileOut, write_all};
 use crate::atomic::validate_mode;
 
@@ -79,7 +78,7 @@ impl PkiIssue {
     pub fn new(role: impl Into<String>, common_name: impl Into<String>) -> Self {
         let role = role.into();
         Self {
-            name: format!("vault-pki:pki/{}", role.trim_matches('/')),
+            name: step_name("pki", &role),
             mount: "pki".to_owned(),
             role,
             common_name: common_name.into(),
@@ -103,11 +102,7 @@ impl PkiIssue {
     /// ```
     pub fn mount(mut self, mount: impl Into<String>) -> Self {
         self.mount = mount.into();
-        self.name = format!(
-            "vault-pki:{}/{}",
-            self.mount.trim_matches('/'),
-            self.role.trim_matches('/')
-        );
+        self.name = step_name(&self.mount, &self.role);
         self
     }
 
@@ -255,6 +250,15 @@ impl PkiIssue {
     }
 }
 
+/// `vault-pki:<mount>/<role>`.
+fn step_name(mount: &str, role: &str) -> String {
+    format!(
+        "vault-pki:{}/{}",
+        mount.trim_matches('/'),
+        role.trim_matches('/')
+    )
+}
+
 /// A PEM text with exactly one final newline.
 fn pem_file(text: &str) -> Vec<u8> {
     let mut out = text.trim_end().to_owned();
@@ -369,18 +373,16 @@ impl Step for PkiIssue {
         let session = VaultSession::current(ctx)?;
         let path = ApiPath::new([self.mount.as_str(), "issue", self.role.as_str()]);
         let reply = session
-            .call(Method::POST, &path, Some(&self.request_body()), &subject)
-            .await?;
+            .send(Method::POST, &path, Some(&self.request_body()), &subject)
+            .await?
+            .success(&subject)?;
         let data = &reply.body["data"];
         let private_key = string_field(data, "private_key", &subject)?;
         ctx.register_secret(private_key);
-        log_warnings(&reply.body, &subject);
+        reply.log_warnings(&subject);
         let certificate = string_field(data, "certificate", &subject)?;
         let issuing_ca = data["issuing_ca"].as_str().unwrap_or_default();
-        let ca_chain: Vec<&str> = data["ca_chain"]
-            .as_array()
-            .map(|c| c.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let ca_chain = string_list(&data["ca_chain"]);
         let chain = if ca_chain.is_empty() {
             issuing_ca.to_owned()
         } else {
@@ -428,7 +430,7 @@ impl Step for PkiIssue {
             let mut public = Map::new();
             public.insert("certificate".into(), certificate.into());
             public.insert("issuing_ca".into(), issuing_ca.into());
-            public.insert("ca_chain".into(), ca_chain.clone().into());
+            public.insert("ca_chain".into(), ca_chain.into());
             public.insert("serial_number".into(), serial.into());
             public.insert("expiration".into(), expiration.into());
             ctx.publish(name.clone(), Value::Object(public));
