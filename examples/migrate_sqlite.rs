@@ -26,7 +26,7 @@
 //! Environment: `DATABASE_PATH` (default `/data/orders.db`), `INITKIT_STATE_DIR` (default
 //! `/run/initkit`), and the usual `INITKIT_*` variables of `run_main`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -65,23 +65,11 @@ struct SchemaVersion(u32);
 /// Brings the database's schema to the latest version.
 #[init_step(once, retries = 5, timeout = "2m")]
 async fn migrate(ctx: &Context) -> Result<SchemaVersion, StepError> {
-    let path = PathBuf::from(
-        ctx.env("DATABASE_PATH")
-            .unwrap_or_else(|| "/data/orders.db".to_owned()),
-    );
-    // rusqlite blocks: run it off the runtime's thread, which keeps handling signals. If the
-    // attempt is dropped (SIGTERM, timeout), the open transaction is rolled back when the
-    // process exits, or on the next open.
-    let label = path.display().to_string();
-    let span = tracing::Span::current(); // keep the step's span on the blocking thread
-    tokio::task::spawn_blocking(move || span.in_scope(|| apply(&path)))
-        .await
-        .map_err(|err| StepError::transient(format!("{label}: migration thread")).with_source(err))?
-        .map_err(|err| classify(err).context(label))
+    with_database(ctx, apply).await
 }
 
 /// Opens the database and applies every migration it has not recorded yet.
-fn apply(path: &std::path::Path) -> Result<SchemaVersion, rusqlite::Error> {
+fn apply(path: &Path) -> Result<SchemaVersion, rusqlite::Error> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(
@@ -135,27 +123,42 @@ async fn publish_version(ctx: &Context) -> Result<(), StepError> {
     // On a rerun `migrate` is skipped and inserted nothing: read it from the database then.
     let version = match ctx.get::<SchemaVersion>() {
         Some(SchemaVersion(v)) => v,
-        None => {
-            let path = ctx
-                .env("DATABASE_PATH")
-                .unwrap_or_else(|| "/data/orders.db".to_owned());
-            let label = path.clone();
-            tokio::task::spawn_blocking(move || {
-                Connection::open(&path)?.query_row(
-                    "SELECT MAX(version) FROM schema_version",
-                    [],
-                    |row| row.get::<_, Option<u32>>(0),
-                )
-            })
-            .await
-            .map_err(|err| StepError::transient(format!("{label}: thread")).with_source(err))?
-            .map_err(|err| classify(err).context(label))?
-            .unwrap_or(0)
-        }
+        None => with_database(ctx, |path| {
+            Connection::open(path)?.query_row(
+                "SELECT MAX(version) FROM schema_version",
+                [],
+                |row| row.get::<_, Option<u32>>(0),
+            )
+        })
+        .await?
+        .unwrap_or(0),
     };
     tracing::info!(version, "schema is current");
     ctx.publish("schema_version", version);
     Ok(())
+}
+
+/// Runs `work` on the database file (`DATABASE_PATH`, default `/data/orders.db`), with its
+/// errors classified and named after the file.
+///
+/// rusqlite blocks: the work runs off the runtime's thread, which keeps handling signals, in the
+/// step's span. If the attempt is dropped (SIGTERM, timeout), an open transaction is rolled back
+/// when the process exits, or on the next open.
+async fn with_database<T, F>(ctx: &Context, work: F) -> Result<T, StepError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Path) -> rusqlite::Result<T> + Send + 'static,
+{
+    let path = PathBuf::from(
+        ctx.env("DATABASE_PATH")
+            .unwrap_or_else(|| "/data/orders.db".to_owned()),
+    );
+    let label = path.display().to_string();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| work(&path)))
+        .await
+        .map_err(|err| StepError::transient(format!("{label}: database thread")).with_source(err))?
+        .map_err(|err| classify(err).context(label))
 }
 
 fn main() -> ExitCode {

@@ -93,6 +93,14 @@ impl Node {
         }
     }
 
+    /// A mapping of strings, as (key, value) pairs.
+    fn string_pairs(&self, what: &str) -> Vec<(String, String)> {
+        self.entries()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.text(what).to_owned()))
+            .collect()
+    }
+
     fn strings(&self) -> Vec<String> {
         self.seq()
             .iter()
@@ -203,12 +211,19 @@ impl Image {
         })
     }
 
-    /// The repository directory copied to `dir` in the image.
-    fn source_of(&self, dir: &str) -> Option<PathBuf> {
+    /// Each directory copied into the image → the repository directory it comes from.
+    fn local_copies(&self) -> Vec<(String, PathBuf)> {
         self.copies
             .iter()
-            .find(|(dest, _)| dest == dir.trim_end_matches('/'))
-            .map(|(_, src)| repo().join(src))
+            .map(|(dest, src)| (dest.clone(), repo().join(src)))
+            .collect()
+    }
+
+    /// Whether the repository copies something to `dir` in the image.
+    fn has_copy_at(&self, dir: &str) -> bool {
+        self.copies
+            .iter()
+            .any(|(dest, _)| dest == dir.trim_end_matches('/'))
     }
 }
 
@@ -246,12 +261,17 @@ fn the_dockerfile_builds_every_example_it_installs_with_the_features_they_need()
         "ENTRYPOINT {:?}",
         image.entrypoint
     );
-    let uid = image.user.split(':').next().unwrap();
     assert!(
-        !image.user.is_empty() && uid != "0" && uid != "root",
+        !image.user.is_empty() && !is_root(&image.user),
         "USER {}",
         image.user
     );
+}
+
+/// Whether a `user[:group]` (Dockerfile `USER`, Compose `user`) is root.
+fn is_root(user: &str) -> bool {
+    let uid = user.split(':').next().unwrap_or_default();
+    uid == "root" || uid.parse::<u32>() == Ok(0)
 }
 
 /// `[[example]]` name → required features, from the root manifest.
@@ -612,13 +632,10 @@ fn the_kubernetes_deployment_wires_its_init_containers_to_the_app() {
     };
     let config_maps: BTreeMap<String, Vec<(String, String)>> = kinds("ConfigMap")
         .map(|cm| {
-            let data = cm
-                .get("data")
-                .entries()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.text("data").to_owned()))
-                .collect();
-            (cm.path("metadata.name").text("name").to_owned(), data)
+            (
+                cm.path("metadata.name").text("name").to_owned(),
+                cm.get("data").string_pairs("data"),
+            )
         })
         .collect();
     let claims: BTreeSet<&str> = kinds("PersistentVolumeClaim")
@@ -645,12 +662,7 @@ fn the_kubernetes_deployment_wires_its_init_containers_to_the_app() {
             continue;
         }
         let mut paths = config_map_paths(&what, pod, &container, &config_maps, tmp.path());
-        paths.extend(
-            image
-                .copies
-                .iter()
-                .map(|(dest, src)| (dest.clone(), repo().join(src))),
-        );
+        paths.extend(image.local_copies());
         check_init_command(
             &what,
             &image,
@@ -661,7 +673,7 @@ fn the_kubernetes_deployment_wires_its_init_containers_to_the_app() {
         for (key, value) in container.env() {
             if key == "MIGRATIONS_DIR" {
                 assert!(
-                    image.source_of(&value).is_some(),
+                    image.has_copy_at(&value),
                     "{what}: MIGRATIONS_DIR {value} is not in the image"
                 );
             }
@@ -720,9 +732,10 @@ fn blank_actions(template: &str) -> String {
     out
 }
 
-fn chart_templates() -> Vec<(String, String)> {
+/// The chart's templates: file name → text.
+fn chart_templates() -> BTreeMap<String, String> {
     let dir = repo().join(CHART).join("templates");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .map(|p| {
@@ -731,9 +744,7 @@ fn chart_templates() -> Vec<(String, String)> {
                 std::fs::read_to_string(&p).unwrap(),
             )
         })
-        .collect();
-    files.sort();
-    files
+        .collect()
 }
 
 #[test]
@@ -749,11 +760,7 @@ fn the_helm_chart_names_only_values_and_helpers_that_exist() {
     );
     let values = &load(&format!("{CHART}/values.yaml"))[0];
     let templates = chart_templates();
-    let helpers = &templates
-        .iter()
-        .find(|(n, _)| n == "_helpers.tpl")
-        .expect("_helpers.tpl")
-        .1;
+    let helpers = &templates["_helpers.tpl"];
     let mut referenced = 0;
     for (name, text) in &templates {
         for path in values_paths(text) {
@@ -779,30 +786,42 @@ fn the_helm_chart_bootstraps_the_configuration_before_the_app_starts() {
     let image = dockerfile();
     let values = &load(&format!("{CHART}/values.yaml"))[0];
     let templates = chart_templates();
-    let deployment = &templates
-        .iter()
-        .find(|(n, _)| n == "deployment.yaml")
-        .unwrap()
-        .1;
+    let deployment = &templates["deployment.yaml"];
     let docs = parse_yaml(
         "deployment.yaml (actions blanked)",
         &blank_actions(deployment),
     );
     let pod = docs[0].path("spec.template.spec");
     check_pod_wiring("helm deployment.yaml", pod);
-    for key in ["podSecurityContext", "containerSecurityContext"] {
-        assert!(
-            deployment.contains(&format!("toYaml .Values.{key}")),
-            "{key} is not applied"
-        );
-    }
+    // The values hold a restrictive context, and the template applies it to the pod and to
+    // every container (each `securityContext:` is followed by its `toYaml`, blanked above).
+    check_security(
+        "helm values",
+        values.get("podSecurityContext"),
+        values.get("containerSecurityContext"),
+    );
+    assert!(
+        deployment.contains("toYaml .Values.podSecurityContext"),
+        "podSecurityContext is not applied"
+    );
     for container in containers(pod) {
-        check_security(
-            &format!("helm: {}", container.name()),
-            values.get("podSecurityContext"),
-            values.get("containerSecurityContext"),
+        assert!(
+            container
+                .node
+                .entries()
+                .iter()
+                .any(|(k, _)| k == "securityContext"),
+            "helm: {}: no securityContext",
+            container.name()
         );
     }
+    assert_eq!(
+        deployment
+            .matches("toYaml .Values.containerSecurityContext")
+            .count(),
+        containers(pod).len(),
+        "containerSecurityContext is not applied to every container"
+    );
     let init = containers(pod).into_iter().find(|c| c.init).unwrap();
     assert_eq!(init.name(), "bootstrap-config");
     // The arguments as the template builds them from the values.
@@ -823,18 +842,9 @@ fn the_helm_chart_bootstraps_the_configuration_before_the_app_starts() {
         "--render".to_owned(),
         format!("{}={}", render[0].0, render[0].1),
     ]);
-    let env: Vec<(String, String)> = values
-        .path("config.env")
-        .entries()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.text("env value").to_owned()))
-        .collect();
+    let env = values.path("config.env").string_pairs("env value");
     // The ConfigMap holds the template from the values, mounted where --render reads it.
-    let configmap = &templates
-        .iter()
-        .find(|(n, _)| n == "configmap.yaml")
-        .unwrap()
-        .1;
+    let configmap = &templates["configmap.yaml"];
     assert!(configmap.contains(".Values.config.template"));
     let tmp = tempfile::tempdir().unwrap();
     let template_dir = init
@@ -952,10 +962,7 @@ fn the_compose_file_starts_the_app_after_the_init_services_completed() {
             "{what}: cap_drop"
         );
         let user = service.get("user").text("user");
-        assert!(
-            !user.starts_with("0") && !user.starts_with("root"),
-            "{what}: user {user}"
-        );
+        assert!(!is_root(user), "{what}: user {user}");
         if let Some(dockerfile) = service.path("build.dockerfile").str() {
             let context = repo()
                 .join("deploy")
@@ -967,18 +974,8 @@ fn the_compose_file_starts_the_app_after_the_init_services_completed() {
             entrypoint => entrypoint.strings(),
         };
         command.extend(service.get("command").strings());
-        let env: Vec<(String, String)> = service
-            .get("environment")
-            .entries()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.text("environment").to_owned()))
-            .collect();
-        let paths: Vec<(String, PathBuf)> = image
-            .copies
-            .iter()
-            .map(|(dest, src)| (dest.clone(), repo().join(src)))
-            .collect();
-        check_init_command(&what, &image, &command, &env, &paths);
+        let env = service.get("environment").string_pairs("environment");
+        check_init_command(&what, &image, &command, &env, &image.local_copies());
     }
     assert!(
         completed >= 2,

@@ -8,7 +8,8 @@ mod example_bin;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn run(name: &str, envs: &[(&str, &Path)]) -> Output {
+/// The example `name`, logging at `info`, with no termination message and `envs` set.
+fn example(name: &str, envs: &[(&str, &Path)]) -> Command {
     let mut cmd = Command::new(example_bin::path(name));
     cmd.env_remove("INITKIT_DRY_RUN")
         .env("INITKIT_LOG", "info")
@@ -17,7 +18,25 @@ fn run(name: &str, envs: &[(&str, &Path)]) -> Output {
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    cmd.output().expect("the example runs")
+    cmd
+}
+
+fn run(name: &str, envs: &[(&str, &Path)]) -> Output {
+    example(name, envs).output().expect("the example runs")
+}
+
+/// A migrations directory in `dir` holding `migrate.sh` and one migration, `file`.
+#[cfg(feature = "command")]
+fn migrations_dir(dir: &Path, file: &str, script: &str) -> std::path::PathBuf {
+    let migrations = dir.join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/migrations/migrate.sh"),
+        migrations.join("migrate.sh"),
+    )
+    .unwrap();
+    std::fs::write(migrations.join(file), script).unwrap();
+    migrations
 }
 
 fn logs(output: &Output) -> String {
@@ -131,28 +150,21 @@ fn the_cli_migration_streams_its_output_and_a_rerun_applies_nothing() {
 #[test]
 fn a_cli_failure_puts_its_last_stderr_line_in_the_termination_message() {
     let dir = tempfile::tempdir().unwrap();
-    let migrations = dir.path().join("migrations");
-    std::fs::create_dir(&migrations).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/migrations/migrate.sh"),
-        migrations.join("migrate.sh"),
-    )
-    .unwrap();
-    std::fs::write(
-        migrations.join("001_broken.sh"),
+    let migrations = migrations_dir(
+        dir.path(),
+        "001_broken.sh",
         "echo 'relation \"orders\" already exists' >&2\nfalse\n",
-    )
-    .unwrap();
+    );
     let data = dir.path().join("data");
     let message = dir.path().join("termination-log");
-    let mut cmd = Command::new(example_bin::path("migrate_cli"));
-    let output = cmd
-        .env("DATA_DIR", &data)
-        .env("MIGRATIONS_DIR", &migrations)
-        .env("INITKIT_TERMINATION_LOG", &message)
-        .env_remove("INITKIT_DRY_RUN")
-        .output()
-        .unwrap();
+    let output = run(
+        "migrate_cli",
+        &[
+            ("DATA_DIR", data.as_path()),
+            ("MIGRATIONS_DIR", migrations.as_path()),
+            ("INITKIT_TERMINATION_LOG", message.as_path()),
+        ],
+    );
     // Exit code 65 is not listed as transient: one attempt, then the plan fails.
     assert_eq!(output.status.code(), Some(1), "{}", logs(&output));
     let message = std::fs::read_to_string(message).unwrap();
@@ -174,25 +186,20 @@ fn a_cli_failure_puts_its_last_stderr_line_in_the_termination_message() {
 #[test]
 fn sigterm_stops_a_running_cli_migration_which_releases_its_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let migrations = dir.path().join("migrations");
-    std::fs::create_dir(&migrations).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/migrations/migrate.sh"),
-        migrations.join("migrate.sh"),
-    )
-    .unwrap();
-    std::fs::write(migrations.join("001_slow.sh"), "echo copying; sleep 60\n").unwrap();
+    let migrations = migrations_dir(dir.path(), "001_slow.sh", "echo copying; sleep 60\n");
     let data = dir.path().join("data");
     let lock = data.join(".migrate.lock");
-    let mut child = Command::new(example_bin::path("migrate_cli"))
-        .env("DATA_DIR", &data)
-        .env("MIGRATIONS_DIR", &migrations)
-        .env("INITKIT_TERMINATION_LOG", "/dev/null")
-        .env_remove("INITKIT_DRY_RUN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = example(
+        "migrate_cli",
+        &[
+            ("DATA_DIR", data.as_path()),
+            ("MIGRATIONS_DIR", migrations.as_path()),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let wait_until = |what: &str, cond: &dyn Fn() -> bool| {
         for _ in 0..1000 {
             if cond() {
