@@ -178,7 +178,11 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 /// - a name that does not resolve, a timeout, other connection and body errors: transient,
 ///   on the policy's backoff;
 /// - an invalid request (bad URL or header): invalid.
+///
+/// The source keeps reqwest's error without its URL: `what` names the target already, and the
+/// URL's query could carry a token.
 pub(crate) fn classify_error(err: reqwest::Error, what: &str) -> StepError {
+    let err = err.without_url();
     if let Some(tls) = find_tls_error(&err) {
         return StepError::permanent(format!("{what}: TLS certificate did not verify: {tls}"));
     }
@@ -204,13 +208,7 @@ pub(crate) fn classify_error(err: reqwest::Error, what: &str) -> StepError {
     } else {
         what.to_owned()
     };
-    StepError::transient(message).with_source(strip_url(err))
-}
-
-/// reqwest puts the full URL (query string included) into its messages; ours name the target
-/// already, and the URL could carry a token.
-fn strip_url(err: reqwest::Error) -> reqwest::Error {
-    err.without_url()
+    StepError::transient(message).with_source(err)
 }
 
 fn io_kind(err: &(dyn StdError + 'static)) -> Option<std::io::ErrorKind> {

@@ -5,6 +5,8 @@
 mod support {
     pub(crate) mod tls_server;
 }
+#[path = "support/vault_logs.rs"]
+mod logs;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -354,6 +356,63 @@ async fn a_server_that_starts_late_is_noticed() {
     );
 }
 
+/// A loopback listener that accepts connections and then does what `handle` does with each.
+async fn raw_server(
+    handle: fn(tokio::net::TcpStream, &mut Vec<tokio::net::TcpStream>),
+) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            handle(stream, &mut held);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_each_request_and_backs_off() {
+    let addr = raw_server(|stream, held| held.push(stream)).await;
+
+    let wait = HttpWait::get(format!("http://{addr}/health?sig=s3cr3t"))
+        .with_request_timeout(Duration::from_millis(200));
+    let report = run(wait.timeout(Duration::from_millis(1500))).await;
+
+    assert_eq!(report.outcome, Outcome::TimedOut);
+    let step = &report.steps[0];
+    assert_eq!(
+        step.error.as_deref(),
+        Some(&*format!(
+            "http://{addr}/health: timed out: error sending request: operation timed out"
+        )),
+        "the URL is named once, without its query"
+    );
+    // 200 ms per attempt plus a backoff of 100 ms, 200 ms, 400 ms (each up to twice that with
+    // jitter), not the fast polling of a refused connection.
+    assert!(
+        (2..=6).contains(&step.attempts),
+        "{} attempts",
+        step.attempts
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_closes_at_once_is_waited_for() {
+    let addr = raw_server(|stream, _| drop(stream)).await;
+
+    let report =
+        run(HttpWait::get(format!("http://{addr}/")).timeout(Duration::from_millis(500))).await;
+
+    assert_eq!(report.outcome, Outcome::TimedOut, "transient, not failed");
+    let error = report.steps[0].error.as_deref().unwrap();
+    assert!(
+        error.starts_with(&format!("http://{addr}/: error sending request")),
+        "{error}"
+    );
+    assert!(report.steps[0].attempts > 1);
+}
+
 #[tokio::test]
 async fn waits_on_ipv6_loopback() {
     let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
@@ -457,9 +516,15 @@ async fn insecure_skips_verification_when_asked() {
     let script = Script::statuses(&[200]);
     let addr = serve_tls(script.router(), &ca.issue_server(&["other.example"]), None).await;
 
+    let (logs, guard) = logs::capture();
     let report = run(HttpWait::get(format!("https://{addr}/")).insecure()).await;
+    drop(guard);
 
     assert!(report.is_success(), "{report:?}");
+    let warning = format!(
+        "WARN init_steps::http_client: message=GET https://{addr}/: TLS certificate verification is OFF (insecure)"
+    );
+    assert!(logs.text().contains(&warning), "{}", logs.text());
 }
 
 #[tokio::test]
