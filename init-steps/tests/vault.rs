@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use init_core::{Context, Outcome, Plan, Report, Retry, Step, StepExt, StepStatus};
+use init_core::{Context, Outcome, Plan, Report, Retry, Step, StepExt, StepReport, StepStatus};
 use init_steps::vault::{KvRead, PkiIssue, Vault, VaultReady, VaultRevoke, VaultSession};
 use serde_json::json;
 use vault_double::{Health, ROOT_TOKEN, VaultDouble, fake_jwt, service_account_jwt};
@@ -39,10 +39,24 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-fn step<'a>(report: &'a Report, name: &str) -> &'a init_core::StepReport {
+fn step<'a>(report: &'a Report, name: &str) -> &'a StepReport {
     report
         .step(name)
         .unwrap_or_else(|| panic!("no step {name} in {report:?}"))
+}
+
+/// Runs `one` as the only step of a plan and returns its report line.
+async fn run_alone(one: impl Step + 'static, ctx: &Context) -> StepReport {
+    let name = one.name().to_owned();
+    let report = Plan::new("p").step(one).run(ctx).await;
+    step(&report, &name).clone()
+}
+
+/// Reads `secret/orders/db` and publishes it as `db`, with quick retries.
+fn read_orders_db() -> impl Step {
+    KvRead::v2("secret", "orders/db")
+        .publish_secret("db")
+        .retry(fast())
 }
 
 /// A double with a KV v2 mount `secret` holding `orders/db`, and a Kubernetes role `orders`
@@ -243,15 +257,7 @@ async fn a_deleted_or_destroyed_kv_v2_version_fails_at_once_saying_so() {
     double.kv_destroy("secret", "orders/db", 2);
     let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
 
-    let report = Plan::new("p")
-        .step(
-            KvRead::v2("secret", "orders/db")
-                .publish_secret("db")
-                .retry(fast()),
-        )
-        .run(&ctx)
-        .await;
-    let line = step(&report, "vault-kv:secret/orders/db");
+    let line = run_alone(read_orders_db(), &ctx).await;
     assert_eq!((line.status, line.attempts), (StepStatus::Failed, 1));
     let error = line.error.as_deref().unwrap();
     assert!(
@@ -259,16 +265,11 @@ async fn a_deleted_or_destroyed_kv_v2_version_fails_at_once_saying_so() {
         "{error}"
     );
 
-    let report = Plan::new("p")
-        .step(
-            KvRead::v2("secret", "orders/db")
-                .version(2)
-                .publish_secret("db")
-                .retry(fast()),
-        )
-        .run(&ctx)
-        .await;
-    let line = step(&report, "vault-kv:secret/orders/db");
+    let read = KvRead::v2("secret", "orders/db")
+        .version(2)
+        .publish_secret("db")
+        .retry(fast());
+    let line = run_alone(read, &ctx).await;
     assert_eq!(line.attempts, 1);
     assert!(
         line.error
@@ -318,28 +319,20 @@ async fn permission_denied_is_permanent_and_names_the_path_and_vaults_error() {
 async fn a_missing_secret_or_mount_is_a_permanent_404() {
     let double = orders_vault().await;
     let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
-    let report = Plan::new("p")
-        .step(
-            KvRead::v2("secret", "orders/nope")
-                .publish_secret("x")
-                .retry(fast()),
-        )
-        .run(&ctx)
-        .await;
-    let line = step(&report, "vault-kv:secret/orders/nope");
+    let read = KvRead::v2("secret", "orders/nope")
+        .publish_secret("x")
+        .retry(fast());
+    let line = run_alone(read, &ctx).await;
     assert_eq!(
         (line.attempts, line.error.as_deref()),
         (1, Some("secret/orders/nope: not found (404)"))
     );
 
-    let report = Plan::new("p")
-        .step(KvRead::v2("nomount", "a").publish_secret("x").retry(fast()))
-        .run(&ctx)
-        .await;
-    let error = step(&report, "vault-kv:nomount/a").error.clone().unwrap();
+    let read = KvRead::v2("nomount", "a").publish_secret("x").retry(fast());
+    let line = run_alone(read, &ctx).await;
     assert_eq!(
-        error,
-        "nomount/a: no handler for route \"nomount/data/a\". route entry not found. (404)"
+        line.error.as_deref(),
+        Some("nomount/a: no handler for route \"nomount/data/a\". route entry not found. (404)")
     );
 }
 
@@ -347,15 +340,10 @@ async fn a_missing_secret_or_mount_is_a_permanent_404() {
 async fn a_kv_v1_read_of_a_v2_mount_says_to_use_v2() {
     let double = orders_vault().await;
     let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
-    let report = Plan::new("p")
-        .step(
-            KvRead::v1("secret", "orders/db")
-                .publish_secret("x")
-                .retry(fast()),
-        )
-        .run(&ctx)
-        .await;
-    let line = step(&report, "vault-kv:secret/orders/db");
+    let read = KvRead::v1("secret", "orders/db")
+        .publish_secret("x")
+        .retry(fast());
+    let line = run_alone(read, &ctx).await;
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
@@ -383,16 +371,12 @@ async fn sealed_503s_are_retried_until_vault_answers() {
     let double = orders_vault().await;
     double.fail_next(3, 503, &["Vault is sealed"]);
     let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
-    let report = Plan::new("p")
-        .step(
-            KvRead::v2("secret", "orders/db")
-                .publish_secret("db")
-                .retry(fast()),
-        )
-        .run(&ctx)
-        .await;
-    assert!(report.is_success(), "{report:?}");
-    assert_eq!(step(&report, "vault-kv:secret/orders/db").attempts, 4);
+    let line = run_alone(read_orders_db(), &ctx).await;
+    assert_eq!(
+        (line.status, line.attempts),
+        (StepStatus::Succeeded, 4),
+        "{line:?}"
+    );
     assert_eq!(ctx.value("db").unwrap()["username"], "orders");
 }
 
@@ -407,15 +391,7 @@ async fn rate_limits_and_server_errors_are_transient_and_the_last_one_is_reporte
     double.fail_next(1, 500, &["internal error"]);
     double.fail_next(3, 502, &[]);
     let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
-    let report = Plan::new("p")
-        .step(
-            KvRead::v2("secret", "orders/db")
-                .publish_secret("db")
-                .retry(fast()),
-        )
-        .run(&ctx)
-        .await;
-    let line = step(&report, "vault-kv:secret/orders/db");
+    let line = run_alone(read_orders_db(), &ctx).await;
     assert_eq!((line.status, line.attempts), (StepStatus::Failed, 5));
     assert_eq!(
         line.error.as_deref(),
@@ -428,16 +404,12 @@ async fn a_dropped_connection_is_retried() {
     let double = orders_vault().await;
     double.drop_next(2);
     let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
-    let report = Plan::new("p")
-        .step(
-            KvRead::v2("secret", "orders/db")
-                .publish_secret("db")
-                .retry(fast()),
-        )
-        .run(&ctx)
-        .await;
-    assert!(report.is_success(), "{report:?}");
-    assert_eq!(step(&report, "vault-kv:secret/orders/db").attempts, 3);
+    let line = run_alone(read_orders_db(), &ctx).await;
+    assert_eq!(
+        (line.status, line.attempts),
+        (StepStatus::Succeeded, 3),
+        "{line:?}"
+    );
 }
 
 #[tokio::test]
@@ -446,17 +418,13 @@ async fn a_slow_answer_is_cut_by_the_attempt_timeout_and_retried() {
     double.delay_next(Duration::from_secs(5));
     let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
     let started = std::time::Instant::now();
-    let report = Plan::new("p")
-        .step(
-            KvRead::v2("secret", "orders/db")
-                .publish_secret("db")
-                .retry(fast())
-                .attempt_timeout(Duration::from_millis(300)),
-        )
-        .run(&ctx)
-        .await;
-    assert!(report.is_success(), "{report:?}");
-    assert_eq!(step(&report, "vault-kv:secret/orders/db").attempts, 2);
+    let read = read_orders_db().attempt_timeout(Duration::from_millis(300));
+    let line = run_alone(read, &ctx).await;
+    assert_eq!(
+        (line.status, line.attempts),
+        (StepStatus::Succeeded, 2),
+        "{line:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(4));
 }
 
@@ -468,15 +436,10 @@ async fn a_redirect_to_another_host_never_carries_the_token() {
     let elsewhere = active.url().replace("127.0.0.1", "localhost");
     standby.redirect_to(&elsewhere);
     let ctx = env_for(&standby, &[("VAULT_TOKEN", ROOT_TOKEN)]);
-    let report = Plan::new("p")
-        .step(
-            KvRead::v2("secret", "orders/db")
-                .publish_secret("db")
-                .retry(fast().with_max_attempts(2)),
-        )
-        .run(&ctx)
-        .await;
-    let line = step(&report, "vault-kv:secret/orders/db");
+    let read = KvRead::v2("secret", "orders/db")
+        .publish_secret("db")
+        .retry(fast().with_max_attempts(2));
+    let line = run_alone(read, &ctx).await;
     assert_eq!(
         (line.status, line.attempts),
         (StepStatus::Failed, 2),
@@ -532,16 +495,11 @@ async fn approle_login_reads_the_secret_id_file_and_a_wrong_one_fails_at_once() 
         json!({"role_id": "role-id-1", "secret_id": "secret-id-1"})
     );
 
-    let report = Plan::new("p")
-        .step(
-            Vault::from_env()
-                .approle_login("role-id-1")
-                .secret_id("wrong")
-                .retry(fast()),
-        )
-        .run(&env_for(&double, &[]))
-        .await;
-    let line = step(&report, "vault-login");
+    let login = Vault::from_env()
+        .approle_login("role-id-1")
+        .secret_id("wrong")
+        .retry(fast());
+    let line = run_alone(login, &env_for(&double, &[])).await;
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
@@ -562,54 +520,37 @@ async fn kubernetes_login_refuses_a_service_account_or_namespace_the_role_does_n
         ("dev", "orders", "namespace not authorized (403)"),
     ] {
         let (token_file, _) = sa_token_file(dir.path(), namespace, account);
-        let report = Plan::new("p")
-            .step(
-                Vault::from_env()
-                    .kubernetes_login("orders")
-                    .jwt_file(&token_file)
-                    .retry(fast()),
-            )
-            .run(&env_for(&double, &[]))
-            .await;
-        let line = step(&report, "vault-login");
+        let login = Vault::from_env()
+            .kubernetes_login("orders")
+            .jwt_file(&token_file)
+            .retry(fast());
+        let line = run_alone(login, &env_for(&double, &[])).await;
         assert_eq!(line.attempts, 1);
         assert_eq!(
             line.error.as_deref(),
             Some(format!("auth/kubernetes/login (role \"orders\"): {expected}").as_str())
         );
     }
-    let report = Plan::new("p")
-        .step(
-            Vault::from_env()
-                .kubernetes_login("nope")
-                .mount("k8s")
-                .jwt_file(dir.path().join("token"))
-                .retry(fast()),
-        )
-        .run(&env_for(&double, &[]))
-        .await;
-    assert!(
-        step(&report, "vault-login")
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("auth/k8s/login")
-    );
+    let login = Vault::from_env()
+        .kubernetes_login("nope")
+        .mount("k8s")
+        .jwt_file(dir.path().join("token"))
+        .retry(fast());
+    let line = run_alone(login, &env_for(&double, &[])).await;
+    assert!(line.error.as_deref().unwrap().contains("auth/k8s/login"));
 }
 
 #[tokio::test]
 async fn a_missing_service_account_token_file_names_the_file() {
     let double = orders_vault().await;
-    let report = Plan::new("p")
-        .step(
-            Vault::from_env()
-                .kubernetes_login("orders")
-                .jwt_file("/nonexistent/token")
-                .retry(fast().with_max_attempts(1)),
-        )
-        .run(&env_for(&double, &[]))
-        .await;
-    let error = step(&report, "vault-login").error.clone().unwrap();
+    let login = Vault::from_env()
+        .kubernetes_login("orders")
+        .jwt_file("/nonexistent/token")
+        .retry(fast().with_max_attempts(1));
+    let error = run_alone(login, &env_for(&double, &[]))
+        .await
+        .error
+        .unwrap();
     assert!(
         error.starts_with("kubernetes service-account token /nonexistent/token: "),
         "{error}"
@@ -642,17 +583,15 @@ async fn jwt_login_checks_the_roles_bound_claims() {
     assert!(report.is_success(), "{report:?}");
 
     let bad = fake_jwt(&json!({"sub": "repo:acme/other", "aud": "vault"}));
-    let report = Plan::new("p")
-        .step(
-            Vault::from_env()
-                .jwt_login("deploy")
-                .mount("ci")
-                .jwt(bad)
-                .retry(fast()),
-        )
-        .run(&env_for(&double, &[]))
-        .await;
-    let error = step(&report, "vault-login").error.clone().unwrap();
+    let login = Vault::from_env()
+        .jwt_login("deploy")
+        .mount("ci")
+        .jwt(bad)
+        .retry(fast());
+    let error = run_alone(login, &env_for(&double, &[]))
+        .await
+        .error
+        .unwrap();
     assert!(
         error.starts_with("auth/ci/login (role \"deploy\"): error validating claims"),
         "{error}"
@@ -678,11 +617,8 @@ async fn token_login_checks_the_token_and_revoke_leaves_a_given_token_alone() {
     assert!(double.token_is_valid("hvs.given"));
     assert!(!double.requests().iter().any(|r| r.path.contains("revoke")));
 
-    let report = Plan::new("p")
-        .step(Vault::from_env().token_login().retry(fast()))
-        .run(&env_for(&double, &[("VAULT_TOKEN", "hvs.unknown")]))
-        .await;
-    let line = step(&report, "vault-login");
+    let login = Vault::from_env().token_login().retry(fast());
+    let line = run_alone(login, &env_for(&double, &[("VAULT_TOKEN", "hvs.unknown")])).await;
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
@@ -723,12 +659,10 @@ async fn vault_ready_waits_for_an_unseal() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         unsealer.set_health(Health::Active);
     });
-    let report = Plan::new("p")
-        .step(VaultReady::new().timeout(Duration::from_secs(10)))
-        .run(&env_for(&double, &[]))
-        .await;
-    assert!(report.is_success(), "{report:?}");
-    assert!(step(&report, "vault-ready").attempts > 1);
+    let ready = VaultReady::new().timeout(Duration::from_secs(10));
+    let line = run_alone(ready, &env_for(&double, &[])).await;
+    assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
+    assert!(line.attempts > 1);
     assert!(double.requests().iter().all(|r| r.path == "/v1/sys/health"));
 }
 
@@ -737,22 +671,15 @@ async fn vault_ready_counts_a_standby_only_when_allowed() {
     let double = VaultDouble::start().await;
     double.set_health(Health::Standby);
     let ctx = env_for(&double, &[]);
-    let report = Plan::new("p")
-        .step(VaultReady::new().timeout(Duration::from_millis(600)))
-        .run(&ctx)
-        .await;
-    let line = step(&report, "vault-ready");
+    let line = run_alone(VaultReady::new().timeout(Duration::from_millis(600)), &ctx).await;
     assert!(line.timed_out);
     let error = line.error.as_deref().unwrap();
     assert!(
         error.contains("vault is a standby node") && error.ends_with("(429)"),
         "{error}"
     );
-    let report = Plan::new("p")
-        .step(VaultReady::new().allow_standby())
-        .run(&ctx)
-        .await;
-    assert!(report.is_success());
+    let line = run_alone(VaultReady::new().allow_standby(), &ctx).await;
+    assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
 
     for (health, text) in [
         (Health::Uninitialized, "vault is not initialized (501)"),
@@ -916,16 +843,12 @@ async fn pki_issue_for_a_name_the_role_does_not_allow_is_permanent() {
         false,
         Duration::from_secs(3600),
     );
-    let report = Plan::new("p")
-        .step(
-            PkiIssue::new("web", "evil.example.org")
-                .mount("pki_int")
-                .publish("tls")
-                .retry(fast()),
-        )
-        .run(&env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]))
-        .await;
-    let line = step(&report, "vault-pki:pki_int/web");
+    let issue = PkiIssue::new("web", "evil.example.org")
+        .mount("pki_int")
+        .publish("tls")
+        .retry(fast());
+    let line = run_alone(issue, &env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)])).await;
+    assert_eq!(line.name, "vault-pki:pki_int/web");
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
@@ -1075,11 +998,8 @@ async fn no_secret_reaches_logs_errors_the_report_or_the_termination_message() {
 
 #[tokio::test]
 async fn a_missing_vault_addr_is_a_clear_configuration_error() {
-    let report = Plan::new("p")
-        .step(Vault::from_env().kubernetes_login("orders"))
-        .run(&Context::with_env([("HOME", "/")]))
-        .await;
-    let line = step(&report, "vault-login");
+    let login = Vault::from_env().kubernetes_login("orders");
+    let line = run_alone(login, &Context::with_env([("HOME", "/")])).await;
     assert_eq!(line.attempts, 1);
     assert!(
         line.error
@@ -1138,11 +1058,6 @@ async fn vault_client_cert_and_key_authenticate_over_mutual_tls() {
         write("client.pem", &client_cert),
         write("client.key", &client_key),
     );
-    let read = || {
-        KvRead::v2("secret", "orders/db")
-            .publish_secret("db")
-            .retry(fast())
-    };
 
     let ctx = env_for(
         &double,
@@ -1153,8 +1068,8 @@ async fn vault_client_cert_and_key_authenticate_over_mutual_tls() {
             ("VAULT_CLIENT_KEY", &key_path),
         ],
     );
-    let report = Plan::new("p").step(read()).run(&ctx).await;
-    assert!(report.is_success(), "{report:?}");
+    let line = run_alone(read_orders_db(), &ctx).await;
+    assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
     assert_eq!(ctx.value("db").unwrap()["password"], "mtls-secret");
 
     // Without the client certificate the handshake is refused: permanent, and it says why.
@@ -1162,8 +1077,7 @@ async fn vault_client_cert_and_key_authenticate_over_mutual_tls() {
         &double,
         &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_CACERT", &ca_path)],
     );
-    let report = Plan::new("p").step(read()).run(&ctx).await;
-    let line = step(&report, "vault-kv:secret/orders/db");
+    let line = run_alone(read_orders_db(), &ctx).await;
     assert_eq!(
         line.attempts, 1,
         "a refused client certificate is permanent"
@@ -1181,24 +1095,18 @@ async fn vault_cacert_trusts_a_private_ca_and_without_it_the_error_says_what_did
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca).unwrap();
-    let read = || {
-        KvRead::v2("secret", "orders/db")
-            .publish_secret("db")
-            .retry(fast())
-    };
 
     let ca_path = ca_file.to_str().unwrap();
     let ctx = env_for(
         &double,
         &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_CACERT", ca_path)],
     );
-    let report = Plan::new("p").step(read()).run(&ctx).await;
-    assert!(report.is_success(), "{report:?}");
+    let line = run_alone(read_orders_db(), &ctx).await;
+    assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
     assert!(double.url().starts_with("https://"));
 
     let ctx = env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]);
-    let report = Plan::new("p").step(read()).run(&ctx).await;
-    let line = step(&report, "vault-kv:secret/orders/db");
+    let line = run_alone(read_orders_db(), &ctx).await;
     assert_eq!(
         line.attempts, 1,
         "a certificate that does not verify is permanent"
@@ -1213,8 +1121,8 @@ async fn vault_cacert_trusts_a_private_ca_and_without_it_the_error_says_what_did
         &double,
         &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_SKIP_VERIFY", "true")],
     );
-    let report = Plan::new("p").step(read()).run(&ctx).await;
+    let line = run_alone(read_orders_db(), &ctx).await;
     drop(guard);
-    assert!(report.is_success(), "{report:?}");
+    assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
     assert!(logs.text().contains("TLS certificate verification is OFF"));
 }

@@ -207,5 +207,14 @@ mod tests {
             err.to_string()
                 .contains("redirected to http://10.0.0.2:8200/v1/x")
         );
+        // A relative Location is resolved against the URL that answered.
+        r.headers
+            .insert("location", "../v2/y?token=t".parse().unwrap());
+        let err = from_reply(&r, "x");
+        assert!(
+            err.to_string()
+                .contains("redirected to http://vault:8200/v2/y (307)"),
+            "{err}"
+        );
     }
 }
