@@ -7,8 +7,21 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitInt, LitStr, Path, Token};
 
 /// Every argument, in the order the docs list them.
-const VALID: &str =
-    "`name`, `retries`, `timeout`, `attempt_timeout`, `backoff`, `optional`, `once`, `crate`";
+const NAMES: [&str; 8] = [
+    "name",
+    "retries",
+    "timeout",
+    "attempt_timeout",
+    "backoff",
+    "optional",
+    "once",
+    "crate",
+];
+
+/// The arguments, for messages: `` `name`, `retries`, ... ``.
+fn valid() -> String {
+    NAMES.map(|name| format!("`{name}`")).join(", ")
+}
 
 /// A duration given as a string literal, with the literal kept for messages and spans.
 pub(crate) struct Dur {
@@ -130,7 +143,10 @@ fn parse_args(input: ParseStream<'_>) -> syn::Result<Args> {
     let mut seen: Vec<String> = Vec::new();
     while !input.is_empty() {
         let key = input.call(Ident::parse_any).map_err(|e| {
-            syn::Error::new(e.span(), format!("expected an argument, one of {VALID}"))
+            syn::Error::new(
+                e.span(),
+                format!("expected an argument, one of {}", valid()),
+            )
         })?;
         let key_text = key.unraw().to_string();
         if seen.contains(&key_text) {
@@ -183,7 +199,10 @@ fn parse_args(input: ParseStream<'_>) -> syn::Result<Args> {
                     .unwrap_or_default();
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("unknown argument `{key_text}`{hint}: expected one of {VALID}"),
+                    format!(
+                        "unknown argument `{key_text}`{hint}: expected one of {}",
+                        valid()
+                    ),
                 ));
             }
         }
@@ -326,7 +345,7 @@ fn duration(lit: LitStr) -> syn::Result<Dur> {
 
 /// Milliseconds in `"500ms"`, `"30s"`, `"2m"`, `"1h"`, `"1m30s"`: whole numbers, each followed by
 /// a unit, units from the largest to the smallest, each once; greater than zero.
-pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
+fn parse_duration(text: &str) -> Result<u64, String> {
     const FORM: &str = "expected whole numbers with units (h, m, s, ms), \
                         e.g. \"500ms\", \"30s\", \"2m\", \"1m30s\"";
     // Units from the largest; the index orders them.
@@ -375,16 +394,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
 
 /// The valid argument a misspelt or misremembered one probably means, if any.
 fn closest(unknown: &str) -> Option<&'static str> {
-    const NAMES: [&str; 8] = [
-        "name",
-        "retries",
-        "timeout",
-        "attempt_timeout",
-        "backoff",
-        "optional",
-        "once",
-        "crate",
-    ];
     // Names that other libraries (and `Policy` itself) use for the same thing.
     const ALIASES: [(&str, &str); 6] = [
         ("retry", "retries"),

@@ -306,6 +306,43 @@ async fn io_errors_are_classified_and_boxed_errors_are_retried() {
     assert_eq!(report.steps[0].error.as_deref(), Some("upstream said no"));
 }
 
+/// A service's own error type, as `#[derive(thiserror::Error)]` writes it.
+#[derive(Debug)]
+enum WarmError {
+    Unreachable(&'static str),
+}
+
+impl std::fmt::Display for WarmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(cache) => write!(f, "cache {cache}: not reachable"),
+        }
+    }
+}
+
+impl std::error::Error for WarmError {}
+
+#[init_step(retries = 1, backoff(initial = "10ms", max = "10ms"))]
+async fn warm_remote_cache(ctx: &Context) -> Result<(), WarmError> {
+    Attempts::record(ctx);
+    Err(WarmError::Unreachable("redis:6379"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_error_type_converts_and_counts_as_transient() {
+    let (ctx, attempts) = context();
+    let report = Plan::new("p").step(warm_remote_cache).run(&ctx).await;
+    assert_eq!(
+        report.steps[0].attempts, 2,
+        "unclassified errors are retried"
+    );
+    assert_eq!(attempts.starts().len(), 2);
+    assert_eq!(
+        report.steps[0].error.as_deref(),
+        Some("cache redis:6379: not reachable")
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn context_parameter_may_be_ignored_with_an_underscore() {
     #[init_step]
