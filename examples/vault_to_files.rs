@@ -1,9 +1,9 @@
 //! The flagship init container: fetch secrets from Vault and write them to a shared volume.
 //!
 //! It waits for Vault to be unsealed and active, logs in with the pod's Kubernetes
-//! service-account token, reads the `orders/db` secret from the KV v2 engine at `secret`,
-//! renders the application's config file from a template that uses it (mode 0600), issues a TLS
-//! certificate from the PKI engine at `pki`, and revokes its Vault token at the end.
+//! service-account token, reads the `orders/db` secret from the KV v2 engine at `secret`, issues
+//! a TLS certificate from the PKI engine at `pki`, renders the application's config file from a
+//! template that uses both (mode 0600), and revokes its Vault token at the end.
 //!
 //! It needs a Vault. Configure it with the Vault CLI's variables (`VAULT_ADDR`, and when
 //! needed `VAULT_NAMESPACE`, `VAULT_CACERT`, `VAULT_CLIENT_CERT`/`VAULT_CLIENT_KEY`) and these:
