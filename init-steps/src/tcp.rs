@@ -1,15 +1,12 @@
 //! `TcpWait`: waits until one or more TCP ports accept connections.
 
-use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::ops::ControlFlow;
-use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
-use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use init_core::{Context, Policy, Step, StepError, async_trait};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -111,7 +108,7 @@ impl TcpWait {
     /// let wait = TcpWait::new("tcp://postgres:5432");
     /// assert_eq!(wait.name(), "tcp postgres:5432");
     /// assert!(wait.validate().is_ok());
-    /// assert!(TcpWait::new("postgres").validate().is_err());
+    /// assert!(TcpWait::new("postgres").validate().unwrap_err().is_invalid());
     /// ```
     pub fn new(target: impl Into<String>) -> Self {
         Self::all([target])
@@ -248,27 +245,30 @@ impl Step for TcpWait {
             let ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
             (0..addresses.len()).filter(|&i| !ready[i]).collect()
         };
-        let checks = pending.into_iter().map(|i| {
-            let address = addresses[i];
-            async move {
-                let result = match self.resolve_cached(i, address).await {
-                    Ok(addrs) => connect_any(&address.display, &addrs, self.connect_timeout).await,
-                    Err(failure) => Err(failure),
-                };
-                (i, result)
-            }
-        });
+        let mut checks: FuturesUnordered<_> = pending
+            .into_iter()
+            .map(|i| {
+                let address = addresses[i];
+                async move {
+                    let result = match self.resolve_cached(i, address).await {
+                        Ok(addrs) => {
+                            connect_any(&address.display, &addrs, self.connect_timeout).await
+                        }
+                        Err(failure) => Err(failure),
+                    };
+                    (i, result)
+                }
+            })
+            .collect();
         let mut failures = Vec::new();
         // Each target is marked as soon as it accepts, so an attempt cut short by its timeout
         // still keeps what it learned.
-        for_each_concurrent(checks.collect(), |(i, result)| {
+        while let Some((i, result)) = checks.next().await {
             match result {
                 Ok(()) => self.mark_ready(i),
                 Err(failure) => failures.push((i, failure)),
             }
-            ControlFlow::Continue(())
-        })
-        .await;
+        }
         if failures.is_empty() {
             self.ready
                 .lock()
@@ -413,21 +413,20 @@ async fn resolve(address: &Address) -> Result<Vec<SocketAddr>, Failure> {
         Host::Name(name) => name,
     };
     let not_resolved = |error: StepError| Failure { error, fast: false };
-    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), address.port))
+    let found = tokio::net::lookup_host((name.as_str(), address.port))
         .await
         .map_err(|e| {
             not_resolved(
                 StepError::transient(format!("{}: cannot resolve {name}", address.display))
                     .with_source(e),
             )
-        })?
-        .collect();
-    let mut seen = Vec::with_capacity(addrs.len());
-    addrs.retain(|a| {
-        let new = !seen.contains(a);
-        seen.push(*a);
-        new
-    });
+        })?;
+    let mut addrs = Vec::new();
+    for addr in found {
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
     if addrs.is_empty() {
         return Err(not_resolved(StepError::transient(format!(
             "{}: {name} resolves to no address",
@@ -445,39 +444,44 @@ async fn connect_any(
     addrs: &[SocketAddr],
     connect_timeout: Duration,
 ) -> Result<(), Failure> {
-    let tries = addrs.iter().map(|&addr| async move {
-        match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(_stream)) => Ok(()),
-            Ok(Err(err)) => Err((addr, Reason::Io(err))),
-            Err(_) => Err((addr, Reason::TimedOut(connect_timeout))),
-        }
-    });
-    let mut accepted = false;
+    let mut tries: FuturesUnordered<_> = addrs
+        .iter()
+        .enumerate()
+        .map(|(index, &addr)| async move {
+            match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(_stream)) => Ok(()),
+                Ok(Err(err)) => Err(Reason {
+                    index,
+                    refused: matches!(
+                        err.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                    ),
+                    // `connection refused`: lowercase, without "(os error N)".
+                    text: StepError::from_error(err).to_string(),
+                }),
+                Err(_) => Err(Reason {
+                    index,
+                    refused: false,
+                    text: format!("no answer within {connect_timeout:?}"),
+                }),
+            }
+        })
+        .collect();
     let mut reasons = Vec::with_capacity(addrs.len());
-    for_each_concurrent(tries.collect(), |result| match result {
-        Ok(()) => {
-            accepted = true;
-            ControlFlow::Break(())
+    while let Some(result) = tries.next().await {
+        match result {
+            Ok(()) => return Ok(()),
+            Err(reason) => reasons.push(reason),
         }
-        Err(reason) => {
-            reasons.push(reason);
-            ControlFlow::Continue(())
-        }
-    })
-    .await;
-    if accepted {
-        return Ok(());
     }
-    reasons.sort_by_key(|(addr, _)| addrs.iter().position(|a| a == addr));
-    let fast = reasons.iter().all(|(_, reason)| reason.is_refused());
-    let texts: Vec<String> = reasons.iter().map(|(_, r)| r.to_string()).collect();
-    let message = if texts.windows(2).all(|w| w[0] == w[1]) {
-        format!("{target}: {}", texts[0])
+    reasons.sort_by_key(|reason| reason.index);
+    let fast = reasons.iter().all(|reason| reason.refused);
+    let message = if reasons.windows(2).all(|w| w[0].text == w[1].text) {
+        format!("{target}: {}", reasons[0].text)
     } else {
         let parts: Vec<String> = reasons
             .iter()
-            .zip(&texts)
-            .map(|((addr, _), text)| format!("{addr}: {text}"))
+            .map(|reason| format!("{}: {}", addrs[reason.index], reason.text))
             .collect();
         format!("{target}: {}", parts.join("; "))
     };
@@ -487,42 +491,12 @@ async fn connect_any(
     })
 }
 
-/// Why one address did not accept.
-#[derive(Debug)]
-enum Reason {
-    Io(io::Error),
-    TimedOut(Duration),
-}
-
-impl Reason {
-    fn is_refused(&self) -> bool {
-        matches!(self, Self::Io(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset))
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use io::ErrorKind as K;
-        let err = match self {
-            Self::TimedOut(after) => return write!(f, "no answer within {after:?}"),
-            Self::Io(err) => err,
-        };
-        let text = match err.kind() {
-            K::ConnectionRefused => "connection refused",
-            K::ConnectionReset => "connection reset",
-            K::ConnectionAborted => "connection aborted",
-            K::HostUnreachable => "host unreachable",
-            K::NetworkUnreachable => "network unreachable",
-            K::NetworkDown => "network down",
-            K::AddrNotAvailable => "address not available",
-            K::TimedOut => "connection timed out",
-            _ => {
-                let text = err.to_string().to_lowercase();
-                return f.write_str(text.split(" (os error ").next().unwrap_or_default());
-            }
-        };
-        f.write_str(text)
-    }
+/// Why the address at `index` did not accept.
+struct Reason {
+    index: usize,
+    /// Refused or reset: cheap to poll again soon.
+    refused: bool,
+    text: String,
 }
 
 /// The error of one attempt from its targets' failures: transient, naming every pending
@@ -542,35 +516,6 @@ fn combine(mut failures: Vec<Failure>) -> StepError {
     }
 }
 
-/// Polls every future at once and hands each output to `on_done` as soon as it is ready;
-/// returns when all are done or `on_done` breaks (the rest are dropped).
-async fn for_each_concurrent<F: Future>(
-    futures: Vec<F>,
-    mut on_done: impl FnMut(F::Output) -> ControlFlow<()>,
-) {
-    let mut futures: Vec<Option<Pin<Box<F>>>> =
-        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
-    let mut left = futures.len();
-    std::future::poll_fn(|cx| {
-        for slot in &mut futures {
-            let Some(future) = slot else { continue };
-            if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                *slot = None;
-                left -= 1;
-                if on_done(output).is_break() {
-                    return Poll::Ready(());
-                }
-            }
-        }
-        if left == 0 {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,10 +531,13 @@ mod tests {
         drop(probe);
         let wait = TcpWait::new(format!("localhost:{port}"));
         let ctx = Context::new();
+        let refused = format!("localhost:{port}: connection refused");
 
-        assert!(wait.run(&ctx).await.unwrap_err().retry_after().is_some());
+        let err = wait.run(&ctx).await.unwrap_err();
+        assert_eq!(err.to_string(), refused);
+        assert_eq!(err.retry_after(), Some(REFUSED_RETRY_AFTER));
         let first = lookup_time(&wait).expect("the lookup is remembered");
-        assert!(wait.run(&ctx).await.is_err());
+        assert_eq!(wait.run(&ctx).await.unwrap_err().to_string(), refused);
         assert_eq!(
             lookup_time(&wait),
             Some(first),
@@ -597,7 +545,7 @@ mod tests {
         );
 
         tokio::time::sleep(RESOLVE_REUSE + Duration::from_millis(100)).await;
-        assert!(wait.run(&ctx).await.is_err());
+        assert_eq!(wait.run(&ctx).await.unwrap_err().to_string(), refused);
         assert!(
             lookup_time(&wait).unwrap() > first,
             "a lookup older than a second is repeated"
