@@ -30,9 +30,11 @@ impl WriteOptions {
     }
 }
 
-/// Checks a mode given by a user: permission bits only (`0o7777` at most).
-pub(crate) fn validate_mode(mode: u32, what: &str) -> Result<(), StepError> {
-    if mode > 0o7777 {
+/// Checks a mode given by a user (when given): permission bits only (`0o7777` at most).
+pub(crate) fn validate_mode(mode: impl Into<Option<u32>>, what: &str) -> Result<(), StepError> {
+    if let Some(mode) = mode.into()
+        && mode > 0o7777
+    {
         return Err(StepError::invalid(format!(
             "{what}: mode {mode:#o}: expected permission bits between 0o000 and 0o7777"
         )));
@@ -53,29 +55,16 @@ pub(crate) fn write_atomic(
     write_atomic_with(path, options, |file| file.write_all(bytes))
 }
 
-/// Like [`write_atomic`], with the content produced by `fill` into the temp file, and an
-/// optional `check` run on the finished temp file's path before the rename (a config check
-/// command, say).
+/// Like [`write_atomic`], with the content produced by `fill` into the temp file. (A writer
+/// that must check the temp file before the rename uses [`AtomicFile`].)
 pub(crate) fn write_atomic_with(
     path: &Path,
     options: WriteOptions,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<(), StepError> {
-    write_atomic_checked(path, options, fill, |_| Ok(()))
-}
-
-/// Like [`write_atomic_with`], and `check` sees the temp file's path before the rename; an
-/// error from it leaves the destination untouched.
-pub(crate) fn write_atomic_checked(
-    path: &Path,
-    options: WriteOptions,
-    fill: impl FnOnce(&mut File) -> io::Result<()>,
-    check: impl FnOnce(&Path) -> Result<(), StepError>,
-) -> Result<(), StepError> {
     let mut file = AtomicFile::create(path)?;
     fill(file.file_mut()).map_err(|e| file.error(e))?;
     file.finish(options)?;
-    check(file.temp_path())?;
     file.commit()
 }
 
@@ -286,13 +275,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.conf");
         fs::write(&path, "old").unwrap();
-        let result = write_atomic_checked(
-            &path,
-            WriteOptions::default(),
-            |f| f.write_all(b"new"),
-            |_| Err(StepError::permanent("check failed")),
-        );
-        assert!(result.is_err());
+        let mut file = AtomicFile::create(&path).unwrap();
+        file.file_mut().write_all(b"new").unwrap();
+        file.finish(WriteOptions::default()).unwrap();
+        // A check sees the finished temp file; when it fails, the file is dropped uncommitted.
+        assert_eq!(fs::read(file.temp_path()).unwrap(), b"new");
+        drop(file);
         assert_eq!(fs::read_to_string(&path).unwrap(), "old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }

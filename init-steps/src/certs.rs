@@ -273,16 +273,9 @@ impl CaBundle {
     }
 }
 
-/// One certificate, checked.
-struct Cert {
-    der: Vec<u8>,
-}
-
-/// How a PEM check failed: bad input (validate: invalid; run: permanent).
-type Problem = String;
-
-/// Splits `pem` into certificates, parses each as X.509 and checks its validity period.
-fn parse_pem(label: &str, pem: &[u8], expired: Expired) -> Result<Vec<Cert>, Problem> {
+/// Splits `pem` into certificates (DER), parses each as X.509 and checks its validity period.
+/// A problem is bad input: `validate` reports it as invalid, `run` as permanent.
+fn parse_pem(label: &str, pem: &[u8], expired: Expired) -> Result<Vec<Vec<u8>>, String> {
     let mut certs = Vec::new();
     for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
         let (kind, der) =
@@ -325,7 +318,7 @@ fn parse_pem(label: &str, pem: &[u8], expired: Expired) -> Result<Vec<Cert>, Pro
             let date = validity.not_before.to_datetime().date();
             tracing::warn!("{label}: certificate \"{subject}\" is not valid before {date}");
         }
-        certs.push(Cert { der });
+        certs.push(der);
     }
     if certs.is_empty() {
         return Err(format!("{label}: no PEM certificate in it"));
@@ -377,9 +370,7 @@ impl Step for CaBundle {
     }
 
     fn validate(&self) -> Result<(), StepError> {
-        if let Some(mode) = self.mode {
-            atomic::validate_mode(mode, &self.name)?;
-        }
+        atomic::validate_mode(self.mode, &self.name)?;
         if self.sources.is_empty() {
             return Err(StepError::invalid(format!(
                 "{}: expected at least one PEM file or published value to add",
@@ -422,11 +413,11 @@ impl Step for CaBundle {
         let mut added = 0;
         for source in &self.sources {
             let pem = self.read_source(source, ctx)?;
-            for cert in
+            for der in
                 parse_pem(&source.label(), &pem, self.expired).map_err(StepError::permanent)?
             {
-                if seen.insert(cert.der.clone()) {
-                    encode_pem(&cert.der, &mut out);
+                if seen.insert(der.clone()) {
+                    encode_pem(&der, &mut out);
                     added += 1;
                 }
             }

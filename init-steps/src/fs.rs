@@ -96,10 +96,7 @@ impl Step for EnsureDir {
     }
 
     fn validate(&self) -> Result<(), StepError> {
-        match self.mode {
-            Some(mode) => atomic::validate_mode(mode, &self.name),
-            None => Ok(()),
-        }
+        atomic::validate_mode(self.mode, &self.name)
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
@@ -285,10 +282,7 @@ impl Step for Chmod {
 
     fn validate(&self) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)?;
-        match self.dir_mode {
-            Some(mode) => atomic::validate_mode(mode, &format!("{} (directories)", self.name)),
-            None => Ok(()),
-        }
+        atomic::validate_mode(self.dir_mode, &format!("{} (directories)", self.name))
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
@@ -486,10 +480,7 @@ impl Step for CopyFile {
     }
 
     fn validate(&self) -> Result<(), StepError> {
-        match self.mode {
-            Some(mode) => atomic::validate_mode(mode, &self.name),
-            None => Ok(()),
-        }
+        atomic::validate_mode(self.mode, &self.name)
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
@@ -686,9 +677,7 @@ impl Step for WriteFile {
     }
 
     fn validate(&self) -> Result<(), StepError> {
-        if let Some(mode) = self.mode {
-            atomic::validate_mode(mode, &self.name)?;
-        }
+        atomic::validate_mode(self.mode, &self.name)?;
         if let Content::Value {
             pointer: Some(pointer),
             ..

@@ -97,7 +97,7 @@ enum Syntax {
     Envsubst,
 }
 
-/// One template to render: its source file, its name in messages and its destination.
+/// One template to render: its source file and its destination.
 struct Job {
     src: PathBuf,
     dest: PathBuf,
@@ -238,9 +238,7 @@ impl Render {
     }
 
     fn validate_config(&self) -> Result<(), StepError> {
-        if let Some(mode) = self.mode {
-            atomic::validate_mode(mode, &self.name)?;
-        }
+        atomic::validate_mode(self.mode, &self.name)?;
         if let Some(argv) = &self.check {
             if argv.first().is_none_or(|p| p.is_empty()) {
                 return Err(StepError::invalid(format!(
