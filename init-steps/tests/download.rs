@@ -153,6 +153,10 @@ fn router() -> Router {
             "/fifo.tar.gz",
             archive_route(tar_gz(&[Entry::Fifo("pipe")])),
         )
+        .route(
+            "/zeros.tar.gz",
+            archive_route(tar_gz(&[Entry::File("zeros", &[0; 200_000], 0o644)])),
+        )
 }
 
 async fn serve() -> SocketAddr {
@@ -282,6 +286,79 @@ async fn a_resource_over_the_size_cap_is_refused() {
         format!("http://{addr}/tool: larger than the 100000-byte limit")
     );
     assert!(common::names(dir.path()).is_empty());
+}
+
+/// A server that sends [`payload`] in chunks, without a `Content-Length` (the size cap must
+/// then be enforced while the body streams).
+async fn serve_chunked() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut request = [0; 4096];
+                let _ = socket.read(&mut request).await;
+                let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\
+                                     Connection: close\r\n\r\n"
+                    .to_vec();
+                for chunk in payload().chunks(16 * 1024) {
+                    response.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    response.extend_from_slice(chunk);
+                    response.extend_from_slice(b"\r\n");
+                }
+                response.extend_from_slice(b"0\r\n\r\n");
+                // The client hangs up once the cap is passed.
+                let _ = socket.write_all(&response).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_streamed_resource_over_the_size_cap_is_refused() {
+    let addr = serve_chunked().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("tool");
+    let step = Download::new(format!("http://{addr}/tool"), &dest).sha256(sha256_hex(&payload()));
+    let err = step
+        .clone()
+        .max_size(100_000)
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        format!("http://{addr}/tool: larger than the 100000-byte limit")
+    );
+    assert!(common::names(dir.path()).is_empty());
+    // Under the cap, the same stream is downloaded whole.
+    step.run(&Context::new()).await.unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), payload());
+}
+
+#[tokio::test]
+async fn an_archive_unpacking_over_the_size_cap_is_refused() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let url = format!("http://{addr}/zeros.tar.gz");
+    let err = Download::new(&url, &dest)
+        .insecure_skip_checksum()
+        .unpack_tar_gz()
+        .max_size(100_000)
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        format!("{url}: archive: unpacks to more than the 100000-byte limit")
+    );
+    assert!(common::names(&dest).is_empty());
 }
 
 #[tokio::test]

@@ -338,3 +338,50 @@ async fn write_file_names_a_missing_value_or_pointer() {
     );
     assert!(!dest.exists());
 }
+
+#[tokio::test]
+async fn owners_are_set_before_modes_so_set_id_bits_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    // Root gives the files away; anyone else can at least "give" them to themselves.
+    let own = fs::metadata(dir.path()).unwrap();
+    let (uid, gid) = if is_root() {
+        (4321, 4322)
+    } else {
+        (own.uid(), own.gid())
+    };
+    let owned = |path: &Path| {
+        let meta = fs::symlink_metadata(path).unwrap();
+        (meta.uid(), meta.gid())
+    };
+
+    // A chown clears set-user-ID and set-group-ID, so the mode must be set after it.
+    let written = dir.path().join("written");
+    WriteFile::text(&written, "#!/bin/sh\n")
+        .mode(0o6755)
+        .owner(uid, gid)
+        .run(&Context::new())
+        .await
+        .unwrap();
+    assert_eq!(owned(&written), (uid, gid));
+    assert_eq!(common::mode(&written), 0o6755);
+
+    let copied = dir.path().join("copied");
+    CopyFile::new(&written, &copied)
+        .mode(0o4750)
+        .owner(uid, gid)
+        .run(&Context::new())
+        .await
+        .unwrap();
+    assert_eq!(owned(&copied), (uid, gid));
+    assert_eq!(common::mode(&copied), 0o4750);
+
+    let made = dir.path().join("made");
+    EnsureDir::new(&made)
+        .mode(0o2770)
+        .owner(uid, gid)
+        .run(&Context::new())
+        .await
+        .unwrap();
+    assert_eq!(owned(&made), (uid, gid));
+    assert_eq!(common::mode(&made), 0o2770);
+}
