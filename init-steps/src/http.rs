@@ -132,7 +132,7 @@ impl HttpWait {
     /// let wait = HttpWait::get("http://app:8080/healthz?verbose=1");
     /// assert_eq!(wait.name(), "GET http://app:8080/healthz");
     /// assert!(wait.validate().is_ok());
-    /// assert!(HttpWait::get("ftp://app/").validate().is_err());
+    /// assert!(HttpWait::get("ftp://app/").validate().unwrap_err().is_invalid());
     /// ```
     pub fn get(url: impl Into<String>) -> Self {
         Self::new(Method::GET, url)

@@ -10,6 +10,9 @@ use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus};
 use init_steps::tcp::TcpWait;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+#[path = "support/vault_logs.rs"]
+mod logs;
+
 /// A port that is bound but not listening: connections are refused until `listen` is called,
 /// and no other process can take the port in between.
 fn closed_port(ip: &str) -> (TcpSocket, SocketAddr) {
@@ -210,6 +213,30 @@ async fn the_error_names_only_the_targets_still_pending() {
         Some(&*format!(
             "{closed_a}: connection refused; {closed_b}: connection refused"
         ))
+    );
+}
+
+#[tokio::test]
+async fn each_failed_attempt_is_logged_with_the_pending_target_and_why() {
+    let up = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = up.local_addr().unwrap();
+    let _up_accepted = accept_and_close(up);
+    let (_closed, closed) = closed_port("127.0.0.1");
+
+    let (logs, guard) = logs::capture();
+    let wait = TcpWait::all([up_addr.to_string(), closed.to_string()]);
+    let report = run(wait.timeout(Duration::from_millis(500))).await;
+    drop(guard);
+
+    assert_eq!(report.outcome, Outcome::TimedOut);
+    let logs = logs.text();
+    for attempt in [1, 2, 12] {
+        let line = format!("attempt={attempt} error={closed}: connection refused");
+        assert!(logs.contains(&line), "no {line:?} in\n{logs}");
+    }
+    assert!(
+        !logs.contains(&format!("error={up_addr}")),
+        "the target that accepted is not named:\n{logs}"
     );
 }
 
