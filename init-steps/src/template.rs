@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use init_core::{Context, Step, StepError, async_trait};
-use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
-use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Rest, Serde, Value};
+use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde_json::Value as Json;
 use sha2::Digest as _;
 
@@ -296,7 +296,7 @@ impl Step for Render {
     fn validate(&self) -> Result<(), StepError> {
         self.validate_config()?;
         let jobs = self.jobs().map_err(into_invalid)?;
-        let env = environment(&self.root());
+        let env = environment(&self.root(), None);
         for job in &jobs {
             let source = read_template(&job.src).map_err(StepError::invalid)?;
             match self.syntax {
@@ -396,8 +396,9 @@ fn read_template(path: &Path) -> Result<String, String> {
 }
 
 /// The environment every template renders in: strict undefined, no auto-escaping, the
-/// trailing newline kept, our filters, includes confined to `root`.
-fn environment(root: &Path) -> Environment<'static> {
+/// trailing newline kept, our filters, includes confined to `root`; with the render's
+/// `tracker` when rendering.
+fn environment(root: &Path, tracker: Option<&Arc<Tracker>>) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -411,6 +412,33 @@ fn environment(root: &Path) -> Environment<'static> {
     env.add_filter("b64decode", filter_b64decode);
     env.add_filter("tojson", filter_tojson);
     env.add_filter("sha256", filter_sha256);
+    if let Some(tracker) = tracker {
+        // A missing value that `default` or `is defined` handled is not the one a later
+        // undefined-value error (on a value no tracker sees) should name.
+        for name in ["default", "d"] {
+            let tracker = Arc::clone(tracker);
+            env.add_filter(
+                name,
+                move |state: &State<'_, '_>, value: &Value, args: Rest<Value>| {
+                    tracker.handled(value);
+                    minijinja::filters::default(state, value, args)
+                },
+            );
+        }
+        for (name, test) in [
+            (
+                "defined",
+                minijinja::tests::is_defined as fn(&Value) -> bool,
+            ),
+            ("undefined", minijinja::tests::is_undefined),
+        ] {
+            let tracker = Arc::clone(tracker);
+            env.add_test(name, move |value: &Value| {
+                tracker.handled(value);
+                test(value)
+            });
+        }
+    }
     let root = root.to_path_buf();
     env.set_loader(move |name: &str| {
         let relative = Path::new(name);
@@ -552,9 +580,9 @@ fn render_jinja(
     source: &str,
     ctx: &Context,
 ) -> Result<(String, bool), StepError> {
-    let env = environment(root);
-    let name = path.display().to_string();
     let tracker = Arc::new(Tracker::default());
+    let env = environment(root, Some(&tracker));
+    let name = path.display().to_string();
     let values = match ctx.values() {
         Json::Object(map) => map,
         _ => serde_json::Map::new(),
@@ -728,6 +756,13 @@ struct Tracker {
 impl Tracker {
     fn missing(&self, name: String) {
         *lock(&self.missing) = Some(name);
+    }
+
+    /// `value` was tested or given a default: when it is the missing one, it is forgotten.
+    fn handled(&self, value: &Value) {
+        if value.is_undefined() {
+            *lock(&self.missing) = None;
+        }
     }
 }
 

@@ -154,6 +154,18 @@ async fn an_undefined_value_names_the_file_the_line_and_the_missing_name() {
         err.to_string(),
         format!("{}:1: undefined value valeus", src.display())
     );
+
+    // A missing value that `default` or `is defined` handled is not named by a later error.
+    write(
+        &src,
+        "{{ values.opt | default(\"x\") }}{% if values.tls is defined %}{% endif %}\n\
+         {{ values.app.name.first }}",
+    );
+    let err = Render::file(&src, &dest).run(&ctx()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}:2: undefined value", src.display())
+    );
 }
 
 #[tokio::test]
