@@ -54,6 +54,7 @@ mod process;
 mod redact;
 mod report;
 mod step;
+mod text;
 
 pub use async_trait::async_trait;
 pub use context::Context;
@@ -65,6 +66,7 @@ pub use process::termination_message;
 pub use redact::{REDACTED, Redactor};
 pub use report::{Outcome, Report, StepReport, StepStatus};
 pub use step::{Configured, Step, StepExt};
+pub use text::truncate_utf8;
 pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "macros")]

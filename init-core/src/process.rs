@@ -13,6 +13,7 @@ use crate::logging::LogSettings;
 use crate::plan::Plan;
 use crate::redact::Redactor;
 use crate::report::{Outcome, Report};
+use crate::text::truncate_utf8;
 
 /// Where Kubernetes reads the termination message by default.
 const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
@@ -206,9 +207,7 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
             );
         }
     }
-    if let Some(message) = termination_message(&report, &redactor) {
-        write_termination_message(env, &message);
-    }
+    write_termination_message(env, &termination_message(&report, &redactor));
     Finished {
         exit_code: report.exit_code(),
         dry_run: false,
@@ -227,10 +226,10 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
 /// step.attempts = 1;
 /// step.error = Some("secret/orders/db: permission denied (403)".into());
 /// report.steps.push(step);
-/// let line = init_core::termination_message(&report, &Redactor::new()).unwrap();
+/// let line = init_core::termination_message(&report, &Redactor::new());
 /// assert_eq!(line, "step \"vault-db\" failed after 1 attempt in 0.0s: secret/orders/db: permission denied (403)");
 /// ```
-pub fn termination_message(report: &Report, redactor: &Redactor) -> Option<String> {
+pub fn termination_message(report: &Report, redactor: &Redactor) -> String {
     let line = match report.failure_line() {
         Some(line) => line,
         None => format!(
@@ -240,23 +239,12 @@ pub fn termination_message(report: &Report, redactor: &Redactor) -> Option<Strin
             report.elapsed.as_secs_f64()
         ),
     };
-    Some(one_line(&redactor.redact(&line)))
+    one_line(&redactor.redact(&line))
 }
 
 /// `text` on one line (line breaks become spaces), at most 4096 bytes.
 fn one_line(text: &str) -> String {
-    truncate(text.replace(['\n', '\r'], " "), TERMINATION_MESSAGE_MAX)
-}
-
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-    text
+    truncate_utf8(&text.replace(['\n', '\r'], " "), TERMINATION_MESSAGE_MAX).to_owned()
 }
 
 /// Writes `message` (already one line and capped) to the termination-message file, if any.
@@ -291,9 +279,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn truncates_at_a_character_boundary() {
+    fn the_termination_line_is_cut_at_a_character_boundary() {
         let text = "é".repeat(3000); // 6000 bytes
-        let cut = truncate(text, TERMINATION_MESSAGE_MAX);
+        let cut = one_line(&text);
         assert!(cut.len() <= TERMINATION_MESSAGE_MAX);
         assert_eq!(cut.len(), 4096);
         assert!(cut.chars().all(|c| c == 'é'));

@@ -526,11 +526,7 @@ fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if text.len() <= max {
         return text.into();
     }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &text[..cut]).into()
+    format!("{}…", init_core::truncate_utf8(text, max)).into()
 }
 
 /// Signals that mean the program crashed: another attempt would crash too.

@@ -582,11 +582,7 @@ fn shown(value: &serde_json::Value) -> String {
     if text.len() <= SHOWN_VALUE_MAX {
         return text;
     }
-    let mut end = SHOWN_VALUE_MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    format!("{}…", init_core::truncate_utf8(&text, SHOWN_VALUE_MAX))
 }
 
 /// A set of HTTP statuses: inclusive ranges, and the text it was parsed from.

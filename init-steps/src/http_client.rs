@@ -192,15 +192,14 @@ pub(crate) fn classify_error(err: reqwest::Error, what: &str) -> StepError {
     if err.is_timeout() {
         return StepError::transient(format!("{what}: timed out")).with_source(err);
     }
-    let refused = io_kind(&err).is_some_and(|k| {
-        matches!(
-            k,
-            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-        )
-    });
-    if refused {
+    let refused = match io_kind(&err) {
+        Some(std::io::ErrorKind::ConnectionRefused) => Some("connection refused"),
+        Some(std::io::ErrorKind::ConnectionReset) => Some("connection reset"),
+        _ => None,
+    };
+    if let Some(why) = refused {
         // The message says it all; hyper's chain would repeat it three times.
-        return StepError::transient(format!("{what}: connection refused"))
+        return StepError::transient(format!("{what}: {why}"))
             .with_retry_after(Duration::from_millis(50));
     }
     let message = if err.is_connect() {

@@ -307,7 +307,7 @@ async fn permission_denied_is_permanent_and_names_the_path_and_vaults_error() {
         line.error.as_deref(),
         Some("secret/billing/db: permission denied (403)")
     );
-    let message = init_core::termination_message(&report, ctx.redactor()).unwrap();
+    let message = init_core::termination_message(&report, ctx.redactor());
     assert!(
         message.starts_with("step \"vault-db\" failed after 1 attempt in ")
             && message.ends_with(": secret/billing/db: permission denied (403)"),
@@ -968,11 +968,11 @@ async fn no_secret_reaches_logs_errors_the_report_or_the_termination_message() {
         ("raw error", raw_error),
         (
             "termination message",
-            init_core::termination_message(&report, ctx.redactor()).unwrap(),
+            init_core::termination_message(&report, ctx.redactor()),
         ),
         (
             "approle termination message",
-            init_core::termination_message(&approle_report, approle_ctx.redactor()).unwrap(),
+            init_core::termination_message(&approle_report, approle_ctx.redactor()),
         ),
         (
             "session debug",

@@ -70,12 +70,7 @@ pub(crate) fn from_reply(reply: &Reply, subject: &str) -> StepError {
     let errors = vault_errors(&reply.body);
     let mut text = errors.join("; ");
     if text.len() > MAX_ERROR_TEXT {
-        let mut cut = MAX_ERROR_TEXT;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
+        text = format!("{}…", init_core::truncate_utf8(&text, MAX_ERROR_TEXT));
     }
     if text.is_empty() {
         text = default_text(status).to_owned();
