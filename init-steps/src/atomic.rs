@@ -17,7 +17,7 @@ pub(crate) struct WriteOptions {
     /// or for a new file `0o644` less the process umask.
     pub(crate) mode: Option<u32>,
     /// The file's owner `(uid, gid)`; `None` leaves it to the process's.
-    pub(crate) owner: Option<(Option<u32>, Option<u32>)>,
+    pub(crate) owner: Option<(u32, u32)>,
 }
 
 impl WriteOptions {
@@ -147,7 +147,7 @@ impl AtomicFile {
         let file = self.temp.as_file();
         file.sync_all().map_err(|e| self.error(e))?;
         if let Some((uid, gid)) = options.owner {
-            std::os::unix::fs::fchown(file, uid, gid).map_err(|e| self.error(e))?;
+            std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(|e| self.error(e))?;
         }
         let mode = options
             .mode

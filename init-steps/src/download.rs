@@ -2,7 +2,6 @@
 //! written atomically; optionally a `.tar.gz` unpacked into a directory it cannot escape.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -13,6 +12,7 @@ use init_core::{Context, Step, StepError, async_trait};
 use sha2::Digest as _;
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
+use crate::hex::hex;
 use crate::http_client::{self, Redirects, TlsOptions};
 
 /// The default size cap: 1 GiB.
@@ -205,10 +205,6 @@ impl Download {
         }
         Ok(url)
     }
-
-    fn owner_option(&self) -> Option<(Option<u32>, Option<u32>)> {
-        self.owner.map(|(u, g)| (Some(u), Some(g)))
-    }
 }
 
 #[async_trait]
@@ -335,12 +331,12 @@ impl Step for Download {
             Target::File(mut file) => {
                 file.finish(WriteOptions {
                     mode: self.mode,
-                    owner: self.owner_option(),
+                    owner: self.owner,
                 })?;
                 file.commit()?;
             }
             Target::Archive(mut archive) => {
-                let (dest, max, owner) = (self.dest.clone(), self.max_size, self.owner_option());
+                let (dest, max, owner) = (self.dest.clone(), self.max_size, self.owner);
                 let shown = shown.clone();
                 tokio::task::spawn_blocking(move || {
                     unpack(&mut archive, &dest, max, owner, &shown)
@@ -373,14 +369,6 @@ impl Target {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
 /// What an archive entry is, once checked.
 enum Kind {
     Dir,
@@ -409,7 +397,7 @@ fn unpack(
     archive: &mut File,
     dest: &Path,
     max: u64,
-    owner: Option<(Option<u32>, Option<u32>)>,
+    owner: Option<(u32, u32)>,
     shown: &str,
 ) -> Result<(), StepError> {
     // `StepError`'s display lowercases the io error and leaves out its errno.
@@ -485,7 +473,7 @@ fn unpack(
             }
         }
         if let Some((uid, gid)) = owner {
-            std::os::unix::fs::lchown(&target, uid, gid).map_err(io_err)?;
+            std::os::unix::fs::lchown(&target, Some(uid), Some(gid)).map_err(io_err)?;
         }
     }
     for (dir, mode) in dirs.into_iter().rev() {

@@ -497,7 +497,7 @@ impl Step for CopyFile {
             }
             let options = WriteOptions {
                 mode: Some(mode.unwrap_or(meta.mode() & 0o777)),
-                owner: owner.map(|(u, g)| (Some(u), Some(g))),
+                owner,
             };
             let mut out = AtomicFile::create(&dest)?;
             let mut buf = vec![0; 64 * 1024];
@@ -697,7 +697,7 @@ impl Step for WriteFile {
         let (bytes, secret) = self.content(ctx)?;
         let options = WriteOptions {
             mode: self.mode.or(secret.then_some(0o600)),
-            owner: self.owner.map(|(u, g)| (Some(u), Some(g))),
+            owner: self.owner,
         };
         let dest = self.dest.clone();
         blocking(&self.name, move || {

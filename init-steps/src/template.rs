@@ -2,7 +2,6 @@
 //! or a directory tree, written atomically with the right mode, owner and an optional check.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
@@ -17,6 +16,7 @@ use sha2::Digest as _;
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
 use crate::envsubst;
+use crate::hex::hex;
 
 /// Renders a template file, or every file of a template directory, into configuration files.
 ///
@@ -265,7 +265,7 @@ impl Render {
         };
         let options = WriteOptions {
             mode: self.mode.or(secret.then_some(0o600)),
-            owner: self.owner.map(|(uid, gid)| (Some(uid), Some(gid))),
+            owner: self.owner,
         };
         let mut file = AtomicFile::create(&job.dest)?;
         file.file_mut()
@@ -538,15 +538,6 @@ fn filter_tojson(value: Value, indent: Option<usize>) -> Result<String, minijinj
             Ok(lines.join("\n"))
         }
     }
-}
-
-/// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 /// Parses the template and looks for filters the environment does not know.
