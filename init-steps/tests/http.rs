@@ -5,7 +5,7 @@
 mod support {
     pub(crate) mod tls_server;
 }
-#[path = "support/vault_logs.rs"]
+#[path = "support/logs.rs"]
 mod logs;
 
 use std::net::SocketAddr;

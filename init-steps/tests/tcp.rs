@@ -10,7 +10,7 @@ use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus};
 use init_steps::tcp::TcpWait;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-#[path = "support/vault_logs.rs"]
+#[path = "support/logs.rs"]
 mod logs;
 
 /// A port that is bound but not listening: connections are refused until `listen` is called,

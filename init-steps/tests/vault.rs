@@ -2,10 +2,10 @@
 //! against a stateful double of Vault's API (`support/vault_double.rs`).
 #![cfg(feature = "vault")]
 
+#[path = "support/logs.rs"]
+mod logs;
 #[path = "support/vault_double.rs"]
 mod vault_double;
-#[path = "support/vault_logs.rs"]
-mod vault_logs;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -755,7 +755,7 @@ async fn pki_issue_writes_a_real_certificate_key_and_chain_and_logs_the_expiry()
     let dir = tempfile::tempdir().unwrap();
     let (token_file, _) = sa_token_file(dir.path(), "prod", "orders");
     let tls = dir.path().join("tls");
-    let (logs, guard) = vault_logs::capture();
+    let (logs, guard) = logs::capture();
     let ctx = env_for(&double, &[]);
     let report = Plan::new("p")
         .step(
@@ -884,7 +884,7 @@ async fn no_secret_reaches_logs_errors_the_report_or_the_termination_message() {
     let dir = tempfile::tempdir().unwrap();
     let (token_file, jwt) = sa_token_file(dir.path(), "prod", "orders");
 
-    let (logs, guard) = vault_logs::capture();
+    let (logs, guard) = logs::capture();
     // A plan that succeeds at everything, then fails on a path the token may not read.
     let ctx = env_for(&double, &[]);
     let report = Plan::new("orders-init")
@@ -1116,7 +1116,7 @@ async fn vault_cacert_trusts_a_private_ca_and_without_it_the_error_says_what_did
     assert!(error.contains("unknown issuer"), "{error}");
 
     // VAULT_SKIP_VERIFY turns verification off, loudly.
-    let (logs, guard) = vault_logs::capture();
+    let (logs, guard) = logs::capture();
     let ctx = env_for(
         &double,
         &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_SKIP_VERIFY", "true")],
