@@ -24,7 +24,7 @@ const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = Outcome>) -> Report {
     let start = Instant::now();
     let mut report = Report::new(plan.name());
-    if let Err(err) = plan.validate() {
+    if let Err(err) = plan.validate(ctx) {
         report.outcome = Outcome::Invalid;
         report.error = Some(ctx.redact(&err.to_string()));
         tracing::error!(plan = plan.name(), error = %report.error.as_deref().unwrap_or_default(), "plan is invalid");

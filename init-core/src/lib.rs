@@ -55,6 +55,7 @@ mod redact;
 mod report;
 mod step;
 mod text;
+mod validate;
 
 pub use async_trait::async_trait;
 pub use context::Context;
@@ -68,6 +69,7 @@ pub use report::{Outcome, Report, StepReport, StepStatus};
 pub use step::{Configured, Step, StepExt};
 pub use text::truncate_utf8;
 pub use tokio_util::sync::CancellationToken;
+pub use validate::ValidateContext;
 
 #[cfg(feature = "macros")]
 pub use init_macros::init_step;
@@ -80,7 +82,8 @@ pub use init_macros::init_step;
 /// ```
 pub mod prelude {
     pub use crate::{
-        Context, OnFailure, Plan, Policy, Report, Retry, Step, StepError, StepExt, async_trait,
+        Context, OnFailure, Plan, Policy, Report, Retry, Step, StepError, StepExt, ValidateContext,
+        async_trait,
     };
 
     #[cfg(feature = "macros")]

@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::executor;
 use crate::report::{Outcome, Report};
 use crate::step::Step;
+use crate::validate::ValidateContext;
 
 /// A position in the plan: one step, or a group whose members run at once.
 pub(crate) enum Stage {
@@ -52,7 +53,7 @@ impl Stage {
 ///     .step(Noop("migrate"))
 ///     .with_deadline(Duration::from_secs(300));
 /// assert_eq!(plan.step_names(), ["postgres", "redis", "migrate"]);
-/// assert!(plan.validate().is_ok());
+/// assert!(plan.validate(&Context::new()).is_ok());
 /// ```
 pub struct Plan {
     name: String,
@@ -184,6 +185,10 @@ impl Plan {
     /// [`validate`](crate::Step::validate), every policy, unique non-empty names, no empty
     /// group, a state directory when a step is `once`, a non-zero deadline.
     ///
+    /// Steps see `ctx`'s environment (the one [`run`](Self::run) gives them), so a variable
+    /// they read is checked here; [`run`](Self::run) and [`run_main`](Self::run_main) call
+    /// this with the context they run with.
+    ///
     /// # Errors
     ///
     /// A [`PlanError`] listing every problem found, each naming the step.
@@ -195,10 +200,11 @@ impl Plan {
     /// #     fn name(&self) -> &str { "db" }
     /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
     /// # }
-    /// let err = Plan::new("p").step(Noop).step(Noop).validate().unwrap_err();
+    /// let err = Plan::new("p").step(Noop).step(Noop).validate(&Context::new()).unwrap_err();
     /// assert_eq!(err.to_string(), "duplicate step name \"db\"");
     /// ```
-    pub fn validate(&self) -> Result<(), PlanError> {
+    pub fn validate(&self, ctx: &Context) -> Result<(), PlanError> {
+        let cx = ValidateContext::new(ctx);
         let mut problems = Vec::new();
         if self.deadline == Some(Duration::ZERO) {
             problems.push("deadline = 0s: expected a duration greater than zero".to_owned());
@@ -218,7 +224,7 @@ impl Plan {
                     problems.push(format!("duplicate step name \"{name}\""));
                     continue;
                 }
-                if let Err(err) = step.validate() {
+                if let Err(err) = step.validate(&cx) {
                     problems.push(format!("step \"{name}\": {err}"));
                 }
                 let policy = step.policy();
@@ -334,7 +340,9 @@ impl fmt::Debug for Plan {
 /// Why a plan was refused before it ran: every problem found, each naming the step.
 ///
 /// ```
-/// let err = init_core::Plan::new("p").with_deadline(std::time::Duration::ZERO).validate().unwrap_err();
+/// # use init_core::{Context, Plan};
+/// let plan = Plan::new("p").with_deadline(std::time::Duration::ZERO);
+/// let err = plan.validate(&Context::new()).unwrap_err();
 /// assert_eq!(err.problems().len(), 1);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,7 +354,9 @@ impl PlanError {
     /// Each problem, one line each.
     ///
     /// ```
-    /// let err = init_core::Plan::new("p").with_deadline(std::time::Duration::ZERO).validate().unwrap_err();
+    /// # use init_core::{Context, Plan};
+    /// let plan = Plan::new("p").with_deadline(std::time::Duration::ZERO);
+    /// let err = plan.validate(&Context::new()).unwrap_err();
     /// assert!(err.problems()[0].starts_with("deadline"));
     /// ```
     pub fn problems(&self) -> &[String] {

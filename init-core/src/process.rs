@@ -143,10 +143,12 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
         }
     };
     settings.install(redactor.clone());
+    // Validation and the run see the same environment.
+    let ctx = Context::with_redactor(redactor.clone());
 
     if env.dry_run {
         print!("{}", plan.outline());
-        let exit_code = match plan.validate() {
+        let exit_code = match plan.validate(&ctx) {
             Ok(()) => {
                 println!("plan is valid");
                 0
@@ -175,7 +177,6 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
             };
         }
     };
-    let ctx = Context::with_redactor(redactor.clone());
     let report = runtime.block_on(async {
         let stop = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
             (Ok(term), Ok(int)) => Some((term, int)),

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::context::Context;
 use crate::error::StepError;
 use crate::policy::{OnFailure, Policy, Retry};
+use crate::validate::ValidateContext;
 
 /// One piece of work in a [`Plan`](crate::Plan): wait for a port, read a secret, render a file.
 ///
@@ -48,10 +49,45 @@ pub trait Step: Send + Sync {
     /// Checks the configuration without waiting on anything; run for every step before any
     /// step runs. Return [`StepError::invalid`] naming the input and what was expected.
     ///
+    /// `cx` gives the environment the plan will run with: a step that reads a variable in
+    /// [`run`](Self::run) checks it here, so a bad value fails in milliseconds (exit 2)
+    /// instead of after the steps before it.
+    ///
     /// # Errors
     ///
     /// A configuration that cannot work.
-    fn validate(&self) -> Result<(), StepError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use init_core::{async_trait, Context, Step, StepError, ValidateContext};
+    ///
+    /// #[derive(Debug)]
+    /// struct NeedsPort;
+    ///
+    /// #[async_trait]
+    /// impl Step for NeedsPort {
+    ///     fn name(&self) -> &str {
+    ///         "needs-port"
+    ///     }
+    ///
+    ///     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+    ///         match cx.env("PORT").map(|p| p.parse::<u16>()) {
+    ///             Some(Ok(_)) => Ok(()),
+    ///             _ => Err(StepError::invalid("PORT: expected a port number (1-65535)")),
+    ///         }
+    ///     }
+    ///
+    ///     async fn run(&self, _: &Context) -> Result<(), StepError> {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let ctx = Context::with_env([("PORT", "http")]);
+    /// assert!(NeedsPort.validate(&ValidateContext::new(&ctx)).unwrap_err().is_invalid());
+    /// ```
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        let _ = cx;
         Ok(())
     }
 
@@ -75,8 +111,8 @@ impl<S: Step + ?Sized> Step for Box<S> {
         (**self).name()
     }
 
-    fn validate(&self) -> Result<(), StepError> {
-        (**self).validate()
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        (**self).validate(cx)
     }
 
     fn policy(&self) -> Policy {
@@ -297,8 +333,8 @@ impl<S: Step> Step for Configured<S> {
         self.name.as_deref().unwrap_or_else(|| self.inner.name())
     }
 
-    fn validate(&self) -> Result<(), StepError> {
-        self.inner.validate()
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        self.inner.validate(cx)
     }
 
     fn policy(&self) -> Policy {

@@ -213,7 +213,7 @@ async fn invalid_policies_are_refused_naming_field_and_value() {
     }
     let zero_timeout = Plan::new("p")
         .step(Scripted::ok("s").timeout(Duration::ZERO))
-        .validate()
+        .validate(&Context::new())
         .unwrap_err();
     assert_eq!(
         zero_timeout.to_string(),
@@ -228,7 +228,7 @@ fn validation_lists_every_problem() {
         .step(Scripted::ok("a"))
         .step(Scripted::ok("m").once())
         .concurrently([])
-        .validate()
+        .validate(&Context::new())
         .unwrap_err();
     assert_eq!(
         err.problems(),

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use init_core::{Context, Step, StepError, async_trait};
+use init_core::{Context, Step, StepError, ValidateContext, async_trait};
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use x509_parser::time::ASN1Time;
 
@@ -369,7 +369,7 @@ impl Step for CaBundle {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)?;
         if self.sources.is_empty() {
             return Err(StepError::invalid(format!(

@@ -49,7 +49,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use init_core::{Context, ErrorClass, Step, StepError, classify_io};
+use init_core::{Context, ErrorClass, Step, StepError, ValidateContext, classify_io};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -145,7 +145,7 @@ impl Command {
     ///
     /// let step = Command::new(["/usr/local/bin/migrate", "-path", "/migrations", "up"]);
     /// assert_eq!(step.name(), "migrate");
-    /// assert!(step.validate().is_ok());
+    /// assert!(step.validate(&init_core::ValidateContext::process()).is_ok());
     /// ```
     pub fn new<I, S>(argv: I) -> Self
     where
@@ -351,7 +351,7 @@ impl Step for Command {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         match &self.program {
             Program::Argv(argv) => match argv.first() {
                 None => {

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use init_core::{Context, Step, StepError, async_trait};
+use init_core::{Context, Step, StepError, ValidateContext, async_trait};
 use sha2::Digest as _;
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
@@ -47,10 +47,10 @@ const DEFAULT_MAX_SIZE: u64 = 1 << 30;
 ///     .sha256("a3f5c2f1b6b0e5f2ce2a9e7a3d2b9c0e6f8a1d4c7b2e5f8a9c0d3e6f9a2b5c8d")
 ///     .mode(0o755);
 /// assert_eq!(tool.name(), "download:/shared/bin/tool");
-/// assert!(tool.validate().is_ok());
+/// assert!(tool.validate(&init_core::ValidateContext::process()).is_ok());
 ///
 /// let unpinned = Download::new("https://example.com/x", "/tmp/x");
-/// assert!(unpinned.validate().unwrap_err().is_invalid());
+/// assert!(unpinned.validate(&init_core::ValidateContext::process()).unwrap_err().is_invalid());
 /// ```
 #[derive(Debug, Clone)]
 pub struct Download {
@@ -213,7 +213,7 @@ impl Step for Download {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.parsed_url()?;
         match (&self.sha256, self.skip_checksum) {
             (None, false) => {

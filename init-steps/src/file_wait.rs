@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use init_core::{Context, Policy, Step, StepError, async_trait};
+use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
 use tokio::io::AsyncReadExt;
 
 /// How soon a path that is not there (or not ready) yet is looked at again: a `stat` is cheap,
@@ -175,7 +175,7 @@ impl Step for FileWait {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         if self.path.as_os_str().is_empty() {
             return Err(StepError::invalid("file wait: expected a path, got \"\""));
         }

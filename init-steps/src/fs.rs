@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
 
-use init_core::{Context, Step, StepError, async_trait};
+use init_core::{Context, Step, StepError, ValidateContext, async_trait};
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
 
@@ -95,7 +95,7 @@ impl Step for EnsureDir {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)
     }
 
@@ -280,7 +280,7 @@ impl Step for Chmod {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)?;
         atomic::validate_mode(self.dir_mode, &format!("{} (directories)", self.name))
     }
@@ -385,7 +385,7 @@ impl Step for Chown {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         if self.uid.is_none() && self.gid.is_none() {
             return Err(StepError::invalid(format!(
                 "{}: expected a uid, a gid or both",
@@ -479,7 +479,7 @@ impl Step for CopyFile {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)
     }
 
@@ -676,7 +676,7 @@ impl Step for WriteFile {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)?;
         if let Content::Value {
             pointer: Some(pointer),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use init_core::{Context, Policy, Step, StepError, async_trait};
+use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -131,8 +131,8 @@ impl HttpWait {
     ///
     /// let wait = HttpWait::get("http://app:8080/healthz?verbose=1");
     /// assert_eq!(wait.name(), "GET http://app:8080/healthz");
-    /// assert!(wait.validate().is_ok());
-    /// assert!(HttpWait::get("ftp://app/").validate().unwrap_err().is_invalid());
+    /// assert!(wait.validate(&init_core::ValidateContext::process()).is_ok());
+    /// assert!(HttpWait::get("ftp://app/").validate(&init_core::ValidateContext::process()).unwrap_err().is_invalid());
     /// ```
     pub fn get(url: impl Into<String>) -> Self {
         Self::new(Method::GET, url)
@@ -157,8 +157,8 @@ impl HttpWait {
     /// use init_core::Step;
     /// use init_steps::http::HttpWait;
     ///
-    /// assert!(HttpWait::get("http://app/").with_status("200,204,300-399").validate().is_ok());
-    /// let err = HttpWait::get("http://app/").with_status("2000").validate().unwrap_err();
+    /// assert!(HttpWait::get("http://app/").with_status("200,204,300-399").validate(&init_core::ValidateContext::process()).is_ok());
+    /// let err = HttpWait::get("http://app/").with_status("2000").validate(&init_core::ValidateContext::process()).unwrap_err();
     /// assert!(err.to_string().contains("status \"2000\""));
     /// ```
     pub fn with_status(mut self, spec: &str) -> Self {
@@ -415,7 +415,7 @@ impl Step for HttpWait {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.url()?;
         self.status()?;
         self.headers()?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use init_core::{Context, Policy, Step, StepError, async_trait};
+use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -107,8 +107,8 @@ impl TcpWait {
     ///
     /// let wait = TcpWait::new("tcp://postgres:5432");
     /// assert_eq!(wait.name(), "tcp postgres:5432");
-    /// assert!(wait.validate().is_ok());
-    /// assert!(TcpWait::new("postgres").validate().unwrap_err().is_invalid());
+    /// assert!(wait.validate(&init_core::ValidateContext::process()).is_ok());
+    /// assert!(TcpWait::new("postgres").validate(&init_core::ValidateContext::process()).unwrap_err().is_invalid());
     /// ```
     pub fn new(target: impl Into<String>) -> Self {
         Self::all([target])
@@ -219,7 +219,7 @@ impl Step for TcpWait {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         if self.targets.is_empty() {
             return Err(StepError::invalid(
                 "tcp wait: expected at least one host:port target",

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use init_core::{Context, Step, StepError, async_trait};
+use init_core::{Context, Step, StepError, ValidateContext, async_trait};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Rest, Serde, Value};
 use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde_json::Value as Json;
@@ -293,7 +293,7 @@ impl Step for Render {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.validate_config()?;
         let jobs = self.jobs().map_err(into_invalid)?;
         let env = environment(&self.root(), None);

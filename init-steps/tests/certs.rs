@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use init_core::{Context, Step};
+use init_core::{Context, Step, ValidateContext};
 use init_steps::certs::{CaBundle, Expired};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, date_time_ymd};
 use serde_json::json;
@@ -57,7 +57,7 @@ async fn joins_the_system_bundle_files_and_published_values() {
         .pem_file(&corp)
         .published_pointer("pki", "/issuing_ca")
         .published_pointer("pki", "/ca_chain");
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&ctx).await.unwrap();
 
     let bundle = fs::read_to_string(&dest).unwrap();
@@ -118,7 +118,7 @@ async fn an_expired_certificate_is_refused_by_default_and_found_by_validate() {
         "{}: certificate \"CN=old root\" expired on 2001-02-03",
         old.display()
     );
-    let err = step.validate().unwrap_err();
+    let err = step.validate(&ValidateContext::process()).unwrap_err();
     assert!(err.is_invalid());
     assert_eq!(err.to_string(), message);
     let err = step.run(&Context::new()).await.unwrap_err();
@@ -138,7 +138,7 @@ async fn an_expired_certificate_can_be_only_warned_about() {
         .pem_file(&old)
         .on_expired(Expired::Warn)
         .mode(0o444);
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&Context::new()).await.unwrap();
     let bundle = fs::read_to_string(&dest).unwrap();
     assert_eq!(
@@ -181,7 +181,7 @@ async fn unparsable_pem_is_found_by_validate_naming_the_file_and_the_problem() {
         let err = CaBundle::new(dir.path().join("out.crt"))
             .without_system_bundle()
             .pem_file(&path)
-            .validate()
+            .validate(&ValidateContext::process())
             .unwrap_err();
         assert!(err.is_invalid(), "{file}");
         assert_eq!(
@@ -200,7 +200,7 @@ async fn a_pem_file_missing_at_validation_is_read_when_the_step_runs() {
     let step = CaBundle::new(&dest)
         .without_system_bundle()
         .pem_file(&later);
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     let err = step.run(&Context::new()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -245,7 +245,9 @@ async fn a_missing_published_value_is_permanent() {
 
 #[tokio::test]
 async fn validate_refuses_nothing_to_add_a_bad_mode_and_the_system_bundle_as_destination() {
-    let err = CaBundle::new("/shared/ca.crt").validate().unwrap_err();
+    let err = CaBundle::new("/shared/ca.crt")
+        .validate(&ValidateContext::process())
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "ca-bundle:/shared/ca.crt: expected at least one PEM file or published value to add"
@@ -253,7 +255,7 @@ async fn validate_refuses_nothing_to_add_a_bad_mode_and_the_system_bundle_as_des
     let err = CaBundle::new("/shared/ca.crt")
         .published("x")
         .mode(0o77777)
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -261,7 +263,7 @@ async fn validate_refuses_nothing_to_add_a_bad_mode_and_the_system_bundle_as_des
     );
     let err = CaBundle::new("/etc/ssl/certs/ca-certificates.crt")
         .published("x")
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert!(err.is_invalid());
     assert_eq!(

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use init_core::{Context, Outcome, Plan, Retry, Step, StepError, StepExt, StepStatus};
+use init_core::{
+    Context, Outcome, Plan, Retry, Step, StepError, StepExt, StepStatus, ValidateContext,
+};
 use init_steps::command::Command;
 use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::fmt::MakeWriter;
@@ -297,14 +299,14 @@ fn validation_rejects_configurations_that_cannot_run() {
         ),
     ];
     for (step, message) in cases {
-        let err = step.validate().unwrap_err();
+        let err = step.validate(&ValidateContext::process()).unwrap_err();
         assert!(err.is_invalid());
         assert_eq!(err.to_string(), message);
     }
     assert!(
         Command::new(["true"])
             .transient_exit_codes([1, 255])
-            .validate()
+            .validate(&ValidateContext::process())
             .is_ok()
     );
 }

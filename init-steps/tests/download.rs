@@ -18,7 +18,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use init_core::{Context, Step};
+use init_core::{Context, Step, ValidateContext};
 use init_steps::download::Download;
 use sha2::Digest;
 
@@ -174,7 +174,7 @@ async fn downloads_a_pinned_file_atomically_with_its_mode() {
     let step = Download::new(format!("http://{addr}/tool"), &dest)
         .sha256(sha256_hex(&payload()).to_uppercase())
         .mode(0o755);
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&Context::new()).await.unwrap();
     assert_eq!(fs::read(&dest).unwrap(), payload());
     assert_eq!(common::mode(&dest), 0o755);
@@ -393,7 +393,7 @@ async fn validate_refuses_unpinned_downloads_and_bad_input() {
         ),
     ];
     for (step, message) in cases {
-        let err = step.validate().unwrap_err();
+        let err = step.validate(&ValidateContext::process()).unwrap_err();
         assert!(err.is_invalid());
         assert_eq!(err.to_string(), message);
     }
@@ -407,7 +407,7 @@ async fn unpacks_a_tarball_with_modes_links_and_unicode() {
     let step = Download::new(format!("http://{addr}/good.tar.gz"), &dest)
         .sha256(sha256_hex(&good_archive()))
         .unpack_tar_gz();
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&Context::new()).await.unwrap();
     // A rerun over the unpacked tree (links included) succeeds too.
     step.run(&Context::new()).await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus};
+use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus, ValidateContext};
 use init_steps::file_wait::FileWait;
 
 async fn run(step: impl Step + 'static) -> Report {
@@ -212,7 +212,7 @@ async fn bad_settings_fail_validation_before_anything_runs() {
         ),
     ];
     for (wait, expected) in cases {
-        let err = wait.validate().unwrap_err();
+        let err = wait.validate(&ValidateContext::process()).unwrap_err();
         assert!(err.is_invalid());
         assert_eq!(err.to_string(), expected);
         let report = run(wait).await;

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 
-use init_core::{Context, Step};
+use init_core::{Context, Step, ValidateContext};
 use init_steps::fs::{Chmod, Chown, CopyFile, EnsureDir, WriteFile};
 use serde_json::json;
 
@@ -25,7 +25,7 @@ async fn ensure_dir_creates_parents_and_sets_the_exact_mode_idempotently() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a/b/cache");
     let step = EnsureDir::new(&path).mode(0o2750);
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&Context::new()).await.unwrap();
     assert!(path.is_dir());
     assert_eq!(common::mode(&path), 0o2750);
@@ -87,7 +87,7 @@ async fn chmod_recursive_sets_files_and_dirs_and_skips_symlinks() {
 
     let parent_mode = common::mode(dir.path());
     let step = Chmod::new(&root, 0o640).dir_mode(0o750).recursive();
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&Context::new()).await.unwrap();
     for d in ["", "sub", "sub/deeper"] {
         assert_eq!(common::mode(&root.join(d)), 0o750, "{d}");
@@ -134,7 +134,7 @@ async fn chown_recursive_changes_links_not_their_targets() {
     fs::write(&outside, "o").unwrap();
     symlink(&outside, root.join("sub/link-out")).unwrap();
     let step = Chown::new(&root).uid(4321).gid(4322).recursive();
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     let result = step.run(&Context::new()).await;
     if is_root() {
         result.unwrap();
@@ -156,7 +156,9 @@ async fn chown_recursive_changes_links_not_their_targets() {
 
 #[tokio::test]
 async fn chown_needs_a_uid_or_a_gid() {
-    let err = Chown::new("/data").validate().unwrap_err();
+    let err = Chown::new("/data")
+        .validate(&ValidateContext::process())
+        .unwrap_err();
     assert!(err.is_invalid());
     assert_eq!(
         err.to_string(),
@@ -168,7 +170,7 @@ async fn chown_needs_a_uid_or_a_gid() {
 async fn invalid_modes_are_found_by_validate() {
     let err = Chmod::new("/data", 0o644)
         .dir_mode(0o17777)
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -176,17 +178,17 @@ async fn invalid_modes_are_found_by_validate() {
     );
     let err = EnsureDir::new("/data")
         .mode(0o10000)
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert!(err.is_invalid());
     let err = WriteFile::text("/x", "x")
         .mode(0o70000)
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert!(err.is_invalid());
     let err = CopyFile::new("/a", "/b")
         .mode(0o100644)
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -327,7 +329,7 @@ async fn write_file_names_a_missing_value_or_pointer() {
     );
     let err = WriteFile::value(&dest, "db")
         .pointer("password")
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus};
+use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus, ValidateContext};
 use init_steps::http::HttpWait;
 use support::tls_server::{TestCa, serve_tls};
 
@@ -646,7 +646,7 @@ fn bad_settings_fail_validation_naming_the_input() {
         ),
     ];
     for (wait, expected) in cases {
-        let err = wait.validate().unwrap_err();
+        let err = wait.validate(&ValidateContext::process()).unwrap_err();
         assert!(err.is_invalid(), "{err}");
         let message = err.to_string();
         assert!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus};
+use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus, ValidateContext};
 use init_steps::tcp::TcpWait;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -308,14 +308,16 @@ async fn bad_targets_fail_validation_before_anything_runs() {
 
 #[test]
 fn an_empty_target_list_and_a_zero_connect_timeout_are_invalid() {
-    let empty = TcpWait::all(Vec::<String>::new()).validate().unwrap_err();
+    let empty = TcpWait::all(Vec::<String>::new())
+        .validate(&ValidateContext::process())
+        .unwrap_err();
     assert_eq!(
         empty.to_string(),
         "tcp wait: expected at least one host:port target"
     );
     let zero = TcpWait::new("db:5432")
         .with_connect_timeout(Duration::ZERO)
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert!(zero.is_invalid());
     assert_eq!(

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use init_core::{Context, Step};
+use init_core::{Context, Step, ValidateContext};
 use init_steps::template::Render;
 use serde_json::json;
 
@@ -40,7 +40,7 @@ async fn renders_values_and_env_into_a_file_with_the_default_mode() {
     );
     let dest = dir.path().join("out/app.toml");
     let step = Render::file(&src, &dest);
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&ctx()).await.unwrap();
     assert_eq!(
         fs::read_to_string(&dest).unwrap(),
@@ -193,7 +193,7 @@ async fn validate_finds_syntax_errors_and_unknown_filters_with_file_and_line() {
     let src = dir.path().join("bad.j2");
     write(&src, "ok\n{{ values.app.name }\n");
     let err = Render::file(&src, dir.path().join("out"))
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert!(err.is_invalid());
     assert_eq!(
@@ -209,7 +209,7 @@ async fn validate_finds_syntax_errors_and_unknown_filters_with_file_and_line() {
         "a\nb {{ \"x|nope\" }}\nc {{ values.app.name | upper | to_yaml }}\n",
     );
     let err = Render::file(&src, dir.path().join("out"))
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -218,7 +218,7 @@ async fn validate_finds_syntax_errors_and_unknown_filters_with_file_and_line() {
 
     write(&src, "{% filter shout %}x{% endfilter %}");
     let err = Render::file(&src, dir.path().join("out"))
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -233,7 +233,7 @@ async fn validate_refuses_a_bad_mode_a_missing_template_and_a_check_without_plac
     write(&src, "x");
     let err = Render::file(&src, "/config/a")
         .mode(0o10644)
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -241,7 +241,9 @@ async fn validate_refuses_a_bad_mode_a_missing_template_and_a_check_without_plac
     );
 
     let missing = dir.path().join("missing.j2");
-    let err = Render::file(&missing, "/config/a").validate().unwrap_err();
+    let err = Render::file(&missing, "/config/a")
+        .validate(&ValidateContext::process())
+        .unwrap_err();
     assert!(err.is_invalid());
     assert_eq!(
         err.to_string(),
@@ -253,7 +255,7 @@ async fn validate_refuses_a_bad_mode_a_missing_template_and_a_check_without_plac
 
     let err = Render::file(&src, "/config/a")
         .check(["nginx", "-t"])
-        .validate()
+        .validate(&ValidateContext::process())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -284,7 +286,7 @@ async fn renders_a_tree_keeping_paths_and_dropping_template_suffixes() {
     write(&src.join("..2024_01_01/app.toml.j2"), "{{ broken");
     let dest = dir.path().join("config");
     let step = Render::dir(&src, &dest);
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&ctx()).await.unwrap();
     assert_eq!(
         fs::read_to_string(dest.join("app.toml")).unwrap(),
@@ -409,7 +411,7 @@ async fn envsubst_substitutes_variables_defaults_and_dollars() {
     let dest = dir.path().join("site.conf");
     let ctx = Context::with_env([("HOME", "/home/app"), ("REGION", "eu"), ("EMPTY", "")]);
     let step = Render::file(&src, &dest).envsubst();
-    step.validate().unwrap();
+    step.validate(&ValidateContext::process()).unwrap();
     step.run(&ctx).await.unwrap();
     assert_eq!(
         fs::read_to_string(&dest).unwrap(),
@@ -436,7 +438,10 @@ async fn envsubst_is_strict_on_unset_variables_and_checks_syntax_in_validate() {
     assert!(!dest.exists());
 
     write(&src, "a=1\nb=${DATABASE_URL\n");
-    let err = Render::file(&src, &dest).envsubst().validate().unwrap_err();
+    let err = Render::file(&src, &dest)
+        .envsubst()
+        .validate(&ValidateContext::process())
+        .unwrap_err();
     assert!(err.is_invalid());
     assert_eq!(
         err.to_string(),

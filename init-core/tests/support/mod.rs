@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use init_core::{Context, Policy, Retry, Step, StepError, async_trait};
+use init_core::{Context, Policy, Retry, Step, StepError, ValidateContext, async_trait};
 use tokio::time::Instant;
 
 /// What one scripted attempt does.
@@ -95,7 +95,7 @@ impl Step for Scripted {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         match self.invalid {
             Some(message) => Err(StepError::invalid(message)),
             None => Ok(()),

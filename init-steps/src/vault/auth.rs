@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use init_core::{Context, Step, StepError, async_trait};
+use init_core::{Context, Step, StepError, ValidateContext, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -227,7 +227,7 @@ async fn login(
 ///     .kubernetes_login("orders")
 ///     .mount("k8s-prod")
 ///     .jwt_file("/var/run/secrets/tokens/vault");
-/// assert!(login.validate().is_ok());
+/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
 /// ```
 #[derive(Debug, Clone)]
 pub struct KubernetesLogin {
@@ -270,7 +270,7 @@ impl Step for KubernetesLogin {
         LOGIN_STEP
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.vault.validate()?;
         validate_non_empty(&self.role, "vault kubernetes role")?;
         validate_mount(&self.mount)
@@ -300,7 +300,7 @@ impl Step for KubernetesLogin {
 ///     .approle_login("db-migrator")
 ///     .secret_id_file("/vault/approle/secret-id")
 ///     .mount("approle-ci");
-/// assert!(login.validate().is_ok());
+/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
 /// ```
 #[derive(Debug, Clone)]
 pub struct AppRoleLogin {
@@ -354,7 +354,7 @@ impl Step for AppRoleLogin {
         LOGIN_STEP
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.vault.validate()?;
         validate_non_empty(&self.role_id, "vault approle role_id")?;
         validate_mount(&self.mount)
@@ -383,9 +383,9 @@ impl Step for AppRoleLogin {
 /// ```
 /// use init_core::Step;
 /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").jwt_file("/run/ci/id-token");
-/// assert!(login.validate().is_ok());
+/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
 /// let no_jwt = init_steps::vault::Vault::from_env().jwt_login("ci");
-/// assert!(no_jwt.validate().is_err());
+/// assert!(no_jwt.validate(&init_core::ValidateContext::process()).is_err());
 /// ```
 #[derive(Debug, Clone)]
 pub struct JwtLogin {
@@ -436,7 +436,7 @@ impl Step for JwtLogin {
         LOGIN_STEP
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.vault.validate()?;
         validate_non_empty(&self.role, "vault jwt role")?;
         validate_mount(&self.mount)?;
@@ -486,7 +486,7 @@ impl Step for TokenLogin {
         LOGIN_STEP
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.vault.validate()
     }
 

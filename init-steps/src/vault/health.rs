@@ -1,6 +1,6 @@
 //! `VaultReady`: waits until `sys/health` says Vault is initialized, unsealed and active.
 
-use init_core::{Context, Policy, Step, StepError, async_trait};
+use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -89,7 +89,7 @@ impl Step for VaultReady {
         "vault-ready"
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.vault.validate()
     }
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use init_core::{Context, Step, StepError, async_trait};
+use init_core::{Context, Step, StepError, ValidateContext, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value};
 
@@ -79,10 +79,10 @@ impl Output {
 ///     .write_field("password", "/secrets/db-password")
 ///     .write_env("/secrets/db.env");
 /// assert_eq!(read.name(), "vault-kv:secret/orders/db");
-/// assert!(read.validate().is_ok());
+/// assert!(read.validate(&init_core::ValidateContext::process()).is_ok());
 ///
 /// // KV version 1 has no versions.
-/// assert!(KvRead::v1("kv", "orders/db").version(2).publish_secret("db").validate().is_err());
+/// assert!(KvRead::v1("kv", "orders/db").version(2).publish_secret("db").validate(&init_core::ValidateContext::process()).is_err());
 /// ```
 #[derive(Debug, Clone)]
 pub struct KvRead {
@@ -402,7 +402,7 @@ impl Step for KvRead {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         let subject = self.subject();
         validate_path(&self.mount, &format!("{subject}: kv mount"), false)?;
         validate_path(&self.path, &format!("{subject}: kv path"), false)?;
@@ -538,38 +538,40 @@ mod tests {
     fn validation_names_the_secret_and_the_input() {
         let err = KvRead::v2("secret", "")
             .publish_secret("x")
-            .validate()
+            .validate(&ValidateContext::process())
             .unwrap_err();
         assert!(err.is_invalid());
         assert!(
-            KvRead::v2("secret", "a").validate().is_err(),
+            KvRead::v2("secret", "a")
+                .validate(&ValidateContext::process())
+                .is_err(),
             "nothing to do"
         );
         assert!(
             KvRead::v2("secret", "a")
                 .version(0)
                 .publish_secret("x")
-                .validate()
+                .validate(&ValidateContext::process())
                 .is_err()
         );
         let err = KvRead::v2("secret", "a")
             .field("user")
             .write_field("password", "/x")
-            .validate()
+            .validate(&ValidateContext::process())
             .unwrap_err();
         assert!(err.to_string().contains("write_field(\"password\")"));
         assert!(
             KvRead::v2("secret", "a")
                 .write_json("/x")
                 .write_env("/x")
-                .validate()
+                .validate(&ValidateContext::process())
                 .is_err()
         );
         assert!(
             KvRead::v2("secret", "a")
                 .write_json("/x")
                 .mode(0o10000)
-                .validate()
+                .validate(&ValidateContext::process())
                 .is_err()
         );
     }

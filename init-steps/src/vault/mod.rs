@@ -36,7 +36,7 @@
 //!             .private_key_file("/tls/tls.key"),
 //!     )
 //!     .step(VaultRevoke::new());
-//! assert!(plan.validate().is_ok());
+//! assert!(plan.validate(&init_core::Context::new()).is_ok());
 //! ```
 
 mod auth;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use init_core::{Context, Step, StepError, async_trait};
+use init_core::{Context, Step, StepError, ValidateContext, async_trait};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -49,7 +49,7 @@ use crate::atomic::validate_mode;
 ///     .ca_chain_file("/tls/ca.crt")
 ///     .publish("tls");
 /// assert_eq!(issue.name(), "vault-pki:pki/orders");
-/// assert!(issue.validate().is_ok());
+/// assert!(issue.validate(&init_core::ValidateContext::process()).is_ok());
 /// ```
 #[derive(Debug, Clone)]
 pub struct PkiIssue {
@@ -303,7 +303,7 @@ impl Step for PkiIssue {
         &self.name
     }
 
-    fn validate(&self) -> Result<(), StepError> {
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         let subject = self.subject();
         validate_path(&self.mount, &format!("{subject}: pki mount"), false)?;
         validate_path(&self.role, &format!("{subject}: pki role"), false)?;
@@ -480,21 +480,36 @@ mod tests {
     #[test]
     fn validation_refuses_bad_input() {
         let ok = PkiIssue::new("web", "w").publish("tls");
-        assert!(ok.validate().is_ok());
+        assert!(ok.validate(&ValidateContext::process()).is_ok());
         assert!(
-            PkiIssue::new("web", "w").validate().is_err(),
+            PkiIssue::new("web", "w")
+                .validate(&ValidateContext::process())
+                .is_err(),
             "nothing to do"
         );
-        assert!(ok.clone().ip_sans(["nope"]).validate().is_err());
-        assert!(ok.clone().ttl(Duration::ZERO).validate().is_err());
         assert!(
-            ok.clone().certificate_file("/c").validate().is_err(),
+            ok.clone()
+                .ip_sans(["nope"])
+                .validate(&ValidateContext::process())
+                .is_err()
+        );
+        assert!(
+            ok.clone()
+                .ttl(Duration::ZERO)
+                .validate(&ValidateContext::process())
+                .is_err()
+        );
+        assert!(
+            ok.clone()
+                .certificate_file("/c")
+                .validate(&ValidateContext::process())
+                .is_err(),
             "a cert needs its key"
         );
         assert!(
             ok.certificate_file("/c")
                 .private_key_file("/c")
-                .validate()
+                .validate(&ValidateContext::process())
                 .is_err()
         );
     }
