@@ -24,6 +24,8 @@ const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = Outcome>) -> Report {
     let start = Instant::now();
     let mut report = Report::new(plan.name());
+    // Before validation: a validation error may quote a variable's value.
+    ctx.register_secret_env(plan.secret_env_names());
     if let Err(err) = plan.validate(ctx) {
         report.outcome = Outcome::Invalid;
         report.error = Some(ctx.redact(&err.to_string()));

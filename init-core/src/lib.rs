@@ -45,20 +45,25 @@
 //! ```
 
 mod context;
+mod encodings;
 mod error;
 mod executor;
+mod log_format;
 mod logging;
 mod plan;
 mod policy;
 mod process;
 mod redact;
 mod report;
+mod secret_env;
 mod step;
+mod stream;
 mod text;
 mod validate;
 
 pub use async_trait::async_trait;
-pub use context::Context;
+pub use context::{Context, Published};
+pub use encodings::MIN_SECRET_LEN;
 pub use error::{BoxError, ErrorClass, StepError, classify_io};
 pub use logging::{LogFormat, LogSettings};
 pub use plan::{Plan, PlanError};
@@ -66,7 +71,9 @@ pub use policy::{OnFailure, Policy, PolicyError, Retry};
 pub use process::termination_message;
 pub use redact::{REDACTED, Redactor};
 pub use report::{Outcome, Report, StepReport, StepStatus};
+pub use secret_env::SecretEnv;
 pub use step::{Configured, Step, StepExt};
+pub use stream::StreamMasker;
 pub use text::truncate_utf8;
 pub use tokio_util::sync::CancellationToken;
 pub use validate::ValidateContext;

@@ -1,11 +1,16 @@
 //! Logging set-up for `run_main`: `INITKIT_LOG` (env-filter syntax), `INITKIT_LOG_FORMAT`
-//! (`text` or `json`), and a stderr writer that passes every line through the redactor.
+//! (`text` or `json`), and the redacting log layer.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 
-use tracing_subscriber::EnvFilter;
+use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::log_format::{RedactingFields, RedactingFormat};
 use crate::redact::Redactor;
 
 /// How log lines are written.
@@ -102,72 +107,85 @@ impl LogSettings {
         self.format
     }
 
-    /// Installs the global subscriber, writing to stderr through `redactor`. Does nothing if a
-    /// global subscriber is already set (a test harness's, say).
+    /// Installs the global subscriber, writing to stderr, every field and message redacted by
+    /// `redactor` before it is escaped or encoded (see [`layer`](Self::layer)). Does nothing
+    /// if a global subscriber is already set (a test harness's, say).
     ///
     /// ```
     /// let settings = init_core::LogSettings::from_lookup(|_| None).unwrap();
     /// settings.install(init_core::Redactor::new());
     /// ```
     pub fn install(&self, redactor: Redactor) {
+        let ansi = self.format == LogFormat::Text && io::stderr().is_terminal();
+        let _ = tracing_subscriber::registry()
+            .with(self.build_layer(redactor, io::stderr, ansi))
+            .try_init();
+    }
+
+    /// The log layer `run_main` installs, writing to `writer`: this filter, this format, and
+    /// every field value and message of every event and span redacted by `redactor` *before*
+    /// it is quoted or JSON-encoded, so no escaping hides a secret and every JSON line parses.
+    /// Compose it with other layers (an OpenTelemetry exporter, say) on a
+    /// [`tracing_subscriber::registry()`].
+    ///
+    /// A text line: `2026-01-01T00:00:00.000000Z  INFO step{step="db"}: message key=value`.
+    /// A JSON line: `{"timestamp":…,"level":"INFO","message":…,"key":…,"span":{"step":"db","name":"step"}}`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Buffer(Arc<Mutex<Vec<u8>>>);
+    /// impl std::io::Write for Buffer {
+    ///     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+    ///     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// }
+    ///
+    /// let redactor = init_core::Redactor::new();
+    /// redactor.register("pa\"ss\\w0rd");
+    /// let settings = init_core::LogSettings::from_lookup(|k| (k == "INITKIT_LOG_FORMAT").then(|| "json".into())).unwrap();
+    /// let buffer = Buffer::default();
+    /// let out = buffer.clone();
+    /// let subscriber = tracing_subscriber::registry().with(settings.layer(redactor, move || out.clone()));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::info!(password = "pa\"ss\\w0rd", "login with {}", "pa\"ss\\w0rd");
+    /// });
+    /// let line = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    /// let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    /// assert_eq!(json["password"], "[redacted]");
+    /// assert_eq!(json["message"], "login with [redacted]");
+    /// ```
+    pub fn layer<S, W>(&self, redactor: Redactor, writer: W) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        self.build_layer(redactor, writer, false)
+    }
+
+    fn build_layer<S, W>(
+        &self,
+        redactor: Redactor,
+        writer: W,
+        ansi: bool,
+    ) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
         let filter = EnvFilter::try_new(&self.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-        let writer = RedactingStderr { redactor };
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        tracing_subscriber::fmt::layer()
             .with_writer(writer)
-            .with_target(false);
-        let _ = match self.format {
-            LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).try_init(),
-            LogFormat::Json => builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .try_init(),
-        };
-    }
-}
-
-/// Hands out one buffer per log event; the buffer is redacted and written to stderr in one
-/// piece when the event is done.
-struct RedactingStderr {
-    redactor: Redactor,
-}
-
-impl<'a> MakeWriter<'a> for RedactingStderr {
-    type Writer = RedactedLine<'a>;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        RedactedLine {
-            redactor: &self.redactor,
-            buf: Vec::with_capacity(256),
-        }
-    }
-}
-
-struct RedactedLine<'a> {
-    redactor: &'a Redactor,
-    buf: Vec<u8>,
-}
-
-impl Write for RedactedLine<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for RedactedLine<'_> {
-    fn drop(&mut self) {
-        if self.buf.is_empty() {
-            return;
-        }
-        let text = String::from_utf8_lossy(&self.buf);
-        let clean = self.redactor.redact(&text);
-        let _ = io::stderr().lock().write_all(clean.as_bytes());
+            .with_ansi(ansi)
+            .fmt_fields(RedactingFields {
+                redactor: redactor.clone(),
+                format: self.format,
+            })
+            .event_format(RedactingFormat {
+                redactor,
+                format: self.format,
+            })
+            .with_filter(filter)
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::context::Context;
 use crate::executor;
 use crate::report::{Outcome, Report};
+use crate::secret_env::SecretEnv;
 use crate::step::Step;
 use crate::validate::ValidateContext;
 
@@ -60,6 +61,7 @@ pub struct Plan {
     stages: Vec<Stage>,
     deadline: Option<Duration>,
     state_dir: Option<PathBuf>,
+    secret_env: SecretEnv,
 }
 
 impl Plan {
@@ -74,6 +76,7 @@ impl Plan {
             stages: Vec::new(),
             deadline: None,
             state_dir: None,
+            secret_env: SecretEnv::default(),
         }
     }
 
@@ -146,6 +149,35 @@ impl Plan {
         self
     }
 
+    /// Names environment variables that hold secrets, besides the
+    /// [default list](SecretEnv#default) (`VAULT_TOKEN`, `*PASSWORD`, `*_KEY`, ...): a name, or
+    /// a pattern with `*` at its start or end. Their values are registered with the redactor
+    /// before validation and the first step, and a template that reads one is written `0o600`.
+    ///
+    /// ```
+    /// let plan = init_core::Plan::new("p").secret_env(["DATABASE_URL", "ORDERS_*"]);
+    /// assert!(plan.secret_env_names().matches("DATABASE_URL"));
+    /// assert!(plan.secret_env_names().matches("VAULT_TOKEN"));
+    /// ```
+    #[must_use]
+    pub fn secret_env<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.secret_env = self.secret_env.with(names);
+        self
+    }
+
+    /// The environment variables this plan treats as secret.
+    ///
+    /// ```
+    /// assert!(init_core::Plan::new("p").secret_env_names().matches("PGPASSWORD"));
+    /// ```
+    pub fn secret_env_names(&self) -> &SecretEnv {
+        &self.secret_env
+    }
+
     /// The overall deadline, if any.
     ///
     /// ```
@@ -205,7 +237,7 @@ impl Plan {
     /// ```
     pub fn validate(&self, ctx: &Context) -> Result<(), PlanError> {
         let cx = ValidateContext::new(ctx);
-        let mut problems = Vec::new();
+        let mut problems = self.secret_env.problems();
         if self.deadline == Some(Duration::ZERO) {
             problems.push("deadline = 0s: expected a duration greater than zero".to_owned());
         }
@@ -277,7 +309,8 @@ impl Plan {
     }
 
     /// A readable outline of the plan for `INITKIT_DRY_RUN`: one line per step with its
-    /// policy, groups indented together.
+    /// policy, groups indented together. `run_main` prints it through the redactor, like every
+    /// other text it shows.
     ///
     /// ```
     /// let outline = init_core::Plan::new("p").outline();
@@ -333,6 +366,7 @@ impl fmt::Debug for Plan {
             .field("steps", &self.step_names())
             .field("deadline", &self.deadline)
             .field("state_dir", &self.state_dir)
+            .field("secret_env", &self.secret_env)
             .finish()
     }
 }

@@ -147,14 +147,16 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
     let ctx = Context::with_redactor(redactor.clone());
 
     if env.dry_run {
-        print!("{}", plan.outline());
+        // The same boundary as every other output: the outline and the error are redacted.
+        ctx.register_secret_env(plan.secret_env_names());
+        print!("{}", ctx.redact(&plan.outline()));
         let exit_code = match plan.validate(&ctx) {
             Ok(()) => {
                 println!("plan is valid");
                 0
             }
             Err(err) => {
-                println!("plan is invalid: {}", redactor.redact(&err.to_string()));
+                println!("plan is invalid: {}", ctx.redact(&err.to_string()));
                 Outcome::Invalid.exit_code()
             }
         };
@@ -200,7 +202,7 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
     runtime.shutdown_timeout(Duration::from_millis(20));
 
     if let Some(path) = &env.report {
-        let json = redactor.redact(&report.to_json()).into_owned();
+        let json = report.redacted(&redactor).to_json();
         if let Err(err) = std::fs::write(path, json + "\n") {
             eprintln!(
                 "initkit: cannot write the report to {}: {err}",
@@ -216,7 +218,9 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
 }
 
 /// The one line Kubernetes shows in `kubectl describe pod` for this run: why it failed (or that
-/// it succeeded), redacted, on one line, at most 4096 bytes (cut at a character boundary).
+/// it succeeded), on one line, at most 4096 bytes (cut at a character boundary). It is made from
+/// the [redacted](Report::redacted) report, so names and errors are masked while the counts and
+/// times initkit writes around them never are.
 ///
 /// ```
 /// use init_core::{Outcome, Redactor, Report, StepReport, StepStatus};
@@ -231,6 +235,7 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
 /// assert_eq!(line, "step \"vault-db\" failed after 1 attempt in 0.0s: secret/orders/db: permission denied (403)");
 /// ```
 pub fn termination_message(report: &Report, redactor: &Redactor) -> String {
+    let report = report.redacted(redactor);
     let line = match report.failure_line() {
         Some(line) => line,
         None => format!(
@@ -240,7 +245,7 @@ pub fn termination_message(report: &Report, redactor: &Redactor) -> String {
             report.elapsed.as_secs_f64()
         ),
     };
-    one_line(&redactor.redact(&line))
+    one_line(&line)
 }
 
 /// `text` on one line (line breaks become spaces), at most 4096 bytes.

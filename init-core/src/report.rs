@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::redact::Redactor;
+
 /// How a step ended.
 ///
 /// ```
@@ -279,7 +281,40 @@ impl Report {
         }
     }
 
-    /// The report as one line of JSON.
+    /// This report with every text it holds (the plan's name, each step's name and error)
+    /// redacted by value, field by field: what `run_main` serializes and what the termination
+    /// message is made from, so the JSON always parses and no count or time is ever masked.
+    ///
+    /// ```
+    /// let redactor = init_core::Redactor::new();
+    /// redactor.register("hunter2-pass");
+    /// let mut report = init_core::Report::new("p");
+    /// report.error = Some("bad \"hunter2-pass\"".into());
+    /// let json = report.redacted(&redactor).to_json();
+    /// let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    /// assert_eq!(value["error"], "bad \"[redacted]\"");
+    /// ```
+    #[must_use]
+    pub fn redacted(&self, redactor: &Redactor) -> Self {
+        let text = |s: &str| redactor.redact(s).into_owned();
+        Self {
+            plan: text(&self.plan),
+            outcome: self.outcome,
+            elapsed: self.elapsed,
+            steps: self
+                .steps
+                .iter()
+                .map(|step| StepReport {
+                    name: text(&step.name),
+                    error: step.error.as_deref().map(text),
+                    ..step.clone()
+                })
+                .collect(),
+            error: self.error.as_deref().map(text),
+        }
+    }
+
+    /// The report as one line of JSON (as it is: see [`redacted`](Self::redacted)).
     ///
     /// ```
     /// let json = init_core::Report::new("p").to_json();
