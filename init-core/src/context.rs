@@ -55,6 +55,8 @@ struct Shared {
     published: RwLock<Arc<PublishedState>>,
     /// The environment variables registered as secret.
     secret_env: RwLock<BTreeSet<String>>,
+    /// The paths of short secret values already warned about (one warning each).
+    warned: RwLock<BTreeSet<String>>,
     extras: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
     redactor: Redactor,
 }
@@ -113,6 +115,7 @@ impl Context {
                 env,
                 published: RwLock::default(),
                 secret_env: RwLock::default(),
+                warned: RwLock::default(),
                 extras: RwLock::default(),
                 redactor,
             }),
@@ -203,8 +206,12 @@ impl Context {
     /// assert_eq!(ctx.redact("user orders, password hunter2-pass"), "user orders, password [redacted]");
     /// assert!(ctx.is_secret("db"));
     /// ```
-    pub fn publish_secret_except<I, S>(&self, name: impl Into<String>, value: Value, plain_fields: I)
-    where
+    pub fn publish_secret_except<I, S>(
+        &self,
+        name: impl Into<String>,
+        value: Value,
+        plain_fields: I,
+    ) where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
@@ -303,7 +310,8 @@ impl Context {
     /// Registers every string and number inside `value` (a secret read from Vault, whether it
     /// is published or only written to files); `path` names it in the one warning logged when
     /// some parts are shorter than [`MIN_SECRET_LEN`](crate::MIN_SECRET_LEN) characters and so
-    /// cannot be masked in free text (the warning names their paths, never their values).
+    /// cannot be masked in free text (the warning names their paths, never their values; each
+    /// path is warned about once).
     /// Booleans, nulls and object keys are not registered.
     ///
     /// ```
@@ -315,6 +323,9 @@ impl Context {
     pub fn register_secret_value(&self, path: &str, value: &Value) {
         let mut short = Vec::new();
         register_leaves(&self.shared.redactor, path, value, &mut short);
+        let mut warned = write(&self.shared.warned);
+        short.retain(|path| warned.insert(path.clone()));
+        drop(warned);
         if !short.is_empty() {
             tracing::warn!(
                 values = %short.join(", "),
@@ -455,7 +466,11 @@ impl Default for Context {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let values: Vec<String> = read(&self.shared.published).values.keys().cloned().collect();
+        let values: Vec<String> = read(&self.shared.published)
+            .values
+            .keys()
+            .cloned()
+            .collect();
         f.debug_struct("Context")
             .field("values", &values)
             .field("redactor", &self.shared.redactor)

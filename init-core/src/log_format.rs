@@ -69,7 +69,8 @@ impl Visit for Collect<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let text = self.text(&format!("{value:?}"));
-        self.fields.push((field.name(), FieldValue::Formatted(text)));
+        self.fields
+            .push((field.name(), FieldValue::Formatted(text)));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -85,7 +86,8 @@ impl Visit for Collect<'_> {
             next = err.source();
         }
         let text = self.text(&text);
-        self.fields.push((field.name(), FieldValue::Formatted(text)));
+        self.fields
+            .push((field.name(), FieldValue::Formatted(text)));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -243,7 +245,10 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let mut timestamp = String::new();
-        if SystemTime.format_time(&mut Writer::new(&mut timestamp)).is_err() {
+        if SystemTime
+            .format_time(&mut Writer::new(&mut timestamp))
+            .is_err()
+        {
             timestamp.clear();
         }
         let level = *event.metadata().level();

@@ -156,7 +156,11 @@ impl LogSettings {
     /// assert_eq!(json["password"], "[redacted]");
     /// assert_eq!(json["message"], "login with [redacted]");
     /// ```
-    pub fn layer<S, W>(&self, redactor: Redactor, writer: W) -> impl Layer<S> + Send + Sync + 'static
+    pub fn layer<S, W>(
+        &self,
+        redactor: Redactor,
+        writer: W,
+    ) -> impl Layer<S> + Send + Sync + 'static
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,

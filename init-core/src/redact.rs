@@ -265,12 +265,9 @@ fn redact_value(patterns: &Patterns, value: &Value) -> Value {
         Value::Number(n) if patterns.secrets.contains(&n.to_string()) => {
             Value::String(REDACTED.to_owned())
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| redact_value(patterns, v))
-                .collect(),
-        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| redact_value(patterns, v)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {

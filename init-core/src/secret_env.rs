@@ -139,7 +139,15 @@ mod tests {
         ] {
             assert!(env.matches(secret), "{secret}");
         }
-        for plain in ["PWD", "OLDPWD", "HOME", "HOSTNAME", "VAULT_ADDR", "PATH", "MONKEY"] {
+        for plain in [
+            "PWD",
+            "OLDPWD",
+            "HOME",
+            "HOSTNAME",
+            "VAULT_ADDR",
+            "PATH",
+            "MONKEY",
+        ] {
             assert!(!env.matches(plain), "{plain}");
         }
     }

@@ -200,7 +200,10 @@ mod tests {
         let redactor = Redactor::new();
         redactor.register("hunter2-password");
         let mut stream = redactor.stream();
-        assert_eq!(stream.push("waiting for the database\n"), "waiting for the database\n");
+        assert_eq!(
+            stream.push("waiting for the database\n"),
+            "waiting for the database\n"
+        );
     }
 
     #[test]

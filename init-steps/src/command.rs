@@ -49,7 +49,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use init_core::{Context, ErrorClass, Step, StepError, ValidateContext, classify_io};
+use init_core::{Context, ErrorClass, Step, StepError, StreamMasker, ValidateContext, classify_io};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -78,7 +78,8 @@ const REAP_LIMIT: Duration = Duration::from_secs(2);
 /// context's environment (non-UTF-8 variables are left out) plus [`env`](Self::env) and
 /// [`env_from_value`](Self::env_from_value), its standard input is empty, and every line it
 /// writes to stdout or stderr becomes a tracing event (field `stream`) inside the step's span,
-/// with known secrets redacted.
+/// with known secrets masked in the stream before it is cut into lines (a line longer than 8 KiB
+/// is logged in pieces; a secret across a cut is still masked).
 ///
 /// See the [module docs](self) for how exit statuses are classified and how the process group is
 /// stopped when the attempt is dropped.
@@ -203,8 +204,10 @@ impl Command {
 
     /// Sets environment variable `key` to a value published by an earlier step, found by a
     /// dotted path (`db.password` is field `password` of the value published as `db`). A string
-    /// is passed as it is, anything else as JSON. A secret stays a secret: it is registered with
-    /// the redactor, so the program's output cannot leak it into the logs.
+    /// is passed as it is, anything else as JSON. A secret stays a secret: every string and number
+    /// in it of at least [`MIN_SECRET_LEN`](init_core::MIN_SECRET_LEN) characters was
+    /// registered with the redactor when it was published, so the program's output cannot leak
+    /// it into the logs.
     ///
     /// The attempt fails (permanent) when nothing is published under that path.
     ///
@@ -549,24 +552,51 @@ where
     R: AsyncRead + Unpin,
 {
     let Some(mut reader) = reader else { return };
-    let mut lines = Lines::default();
+    let mut output = Output::new(ctx);
     let mut buf = vec![0; 4096];
-    let mut emit = |line: &[u8]| log_line(ctx, stream, line, last);
+    let mut emit = |line: &[u8]| log_line(stream, line, last);
     loop {
         match read(&mut reader, &mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => lines.push(&buf[..n], &mut emit),
+            Ok(n) => output.push(&buf[..n], &mut emit),
         }
     }
-    lines.finish(&mut emit);
+    output.finish(&mut emit);
 }
 
-/// Logs one line of the program's output (redacted) in the current span.
-fn log_line(ctx: &Context, stream: &'static str, line: &[u8], last: &mut Option<String>) {
-    let text = ctx.redact(&String::from_utf8_lossy(line));
+/// A program's output stream: masked first (a secret split across reads or across the line
+/// cut is masked whole), then split into lines.
+struct Output {
+    masker: StreamMasker,
+    lines: Lines,
+}
+
+impl Output {
+    fn new(ctx: &Context) -> Self {
+        Self {
+            masker: ctx.redactor().stream(),
+            lines: Lines::default(),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
+        let masked = self.masker.push_bytes(bytes);
+        self.lines.push(masked.as_bytes(), emit);
+    }
+
+    fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
+        let masked = self.masker.finish();
+        self.lines.push(masked.as_bytes(), emit);
+        self.lines.finish(emit);
+    }
+}
+
+/// Logs one line of the program's output (already masked) in the current span.
+fn log_line(stream: &'static str, line: &[u8], last: &mut Option<String>) {
+    let text = String::from_utf8_lossy(line);
     if !text.trim().is_empty() {
         tracing::info!(stream, "{text}");
-        *last = Some(text);
+        *last = Some(text.into_owned());
     }
 }
 
@@ -580,18 +610,18 @@ fn drain_pipe(pipe: io::Result<OwnedFd>, stream: &'static str, ctx: Context, spa
         .spawn(move || {
             let _entered = span.enter();
             let mut file = std::fs::File::from(pipe);
-            let mut lines = Lines::default();
+            let mut output = Output::new(&ctx);
             let mut buf = vec![0; 4096];
-            let mut emit = |line: &[u8]| log_line(&ctx, stream, line, &mut None);
+            let mut emit = |line: &[u8]| log_line(stream, line, &mut None);
             loop {
                 match file.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => lines.push(&buf[..n], &mut emit),
+                    Ok(n) => output.push(&buf[..n], &mut emit),
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
             }
-            lines.finish(&mut emit);
+            output.finish(&mut emit);
         });
 }
 

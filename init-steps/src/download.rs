@@ -2,6 +2,7 @@
 //! written atomically; optionally a `.tar.gz` unpacked into a directory it cannot escape.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -52,7 +53,7 @@ const DEFAULT_MAX_SIZE: u64 = 1 << 30;
 /// let unpinned = Download::new("https://example.com/x", "/tmp/x");
 /// assert!(unpinned.validate(&init_core::ValidateContext::process()).unwrap_err().is_invalid());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Download {
     name: String,
     url: String,
@@ -64,6 +65,29 @@ pub struct Download {
     unpack: bool,
     mode: Option<u32>,
     owner: Option<(u32, u32)>,
+}
+
+impl fmt::Debug for Download {
+    /// The URL without its password, query and fragment (they may hold credentials: a
+    /// presigned URL's signature, a token).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = match url::Url::parse(&self.url) {
+            Ok(url) => http_client::display_url(&url),
+            Err(_) => init_core::Redactor::new().redact(&self.url).into_owned(),
+        };
+        f.debug_struct("Download")
+            .field("name", &self.name)
+            .field("url", &url)
+            .field("dest", &self.dest)
+            .field("sha256", &self.sha256)
+            .field("skip_checksum", &self.skip_checksum)
+            .field("max_size", &self.max_size)
+            .field("ca_file", &self.ca_file)
+            .field("unpack", &self.unpack)
+            .field("mode", &self.mode)
+            .field("owner", &self.owner)
+            .finish()
+    }
 }
 
 impl Download {

@@ -1,6 +1,7 @@
 //! File-system steps: [`EnsureDir`], [`Chmod`], [`Chown`], [`CopyFile`] and [`WriteFile`]. All
 //! are idempotent, never follow a symlink they walk into, and write files atomically.
 
+use std::fmt;
 use std::fs::{self, DirBuilder, File, Metadata, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
@@ -520,13 +521,28 @@ impl Step for CopyFile {
 }
 
 /// What a [`WriteFile`] writes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Content {
     Bytes(Vec<u8>),
     Value {
         name: String,
         pointer: Option<String>,
     },
+}
+
+impl fmt::Debug for Content {
+    /// The size of literal bytes, never the bytes (they may be a secret); the name and pointer
+    /// of a published value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+            Self::Value { name, pointer } => f
+                .debug_struct("Value")
+                .field("name", name)
+                .field("pointer", pointer)
+                .finish(),
+        }
+    }
 }
 
 /// Writes a file atomically from a string, bytes or a published value.

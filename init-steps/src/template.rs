@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Published, Step, StepError, ValidateContext, async_trait};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Rest, Serde, Value};
 use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde_json::Value as Json;
@@ -50,8 +50,10 @@ use crate::hex::hex;
 ///
 /// Each output is written atomically (temp file in the same directory, fsync, mode and owner
 /// set, rename). Its mode is [`mode`](Self::mode) when given; otherwise `0o600` when the
-/// template read a secret value (one published with `publish_secret`), else the existing file's
-/// mode, or `0o644` less the umask for a new file. With [`check`](Self::check), a command
+/// template read a secret value (one published with `publish_secret`) or a secret environment
+/// variable (see [`SecretEnv`](init_core::SecretEnv): `VAULT_TOKEN`, `*PASSWORD`, ... and the
+/// plan's [`secret_env`](init_core::Plan::secret_env)), else the existing file's mode, or
+/// `0o644` less the umask for a new file. With [`check`](Self::check), a command
 /// checks the rendered temp file before the rename; when it fails the old file stays.
 ///
 /// # Validation
@@ -261,7 +263,7 @@ impl Render {
         let source = read_template(&job.src).map_err(StepError::permanent)?;
         let (output, secret) = match self.syntax {
             Syntax::Jinja => render_jinja(&self.root(), &job.src, &source, ctx)?,
-            Syntax::Envsubst => (render_envsubst(&job.src, &source, ctx)?, false),
+            Syntax::Envsubst => render_envsubst(&job.src, &source, ctx)?,
         };
         let options = WriteOptions {
             mode: self.mode.or(secret.then_some(0o600)),
@@ -574,12 +576,9 @@ fn render_jinja(
     let tracker = Arc::new(Tracker::default());
     let env = environment(root, Some(&tracker));
     let name = path.display().to_string();
-    let values = match ctx.values() {
-        Json::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
+    let published = ctx.published();
     let context = Value::from_object(Root {
-        values: Arc::new(values),
+        values: published.clone(),
         env: Arc::new(ctx.env_vars()),
         tracker: Arc::clone(&tracker),
     });
@@ -588,7 +587,8 @@ fn render_jinja(
         .and_then(|template| template.render(context));
     let output = result
         .map_err(|e| StepError::permanent(describe_error(&e, &name, root, Some(&tracker))))?;
-    let secret = lock(&tracker.read).iter().any(|n| ctx.is_secret(n));
+    let secret = lock(&tracker.read).iter().any(|n| published.is_secret(n))
+        || lock(&tracker.env_read).iter().any(|n| ctx.is_secret_env(n));
     Ok((output, secret))
 }
 
@@ -736,11 +736,13 @@ fn collect_pipes(
     }
 }
 
-/// What a render looked up: the published values it read (top-level names) and the last
-/// lookup that found nothing (named in an undefined-value error).
+/// What a render looked up: the published values it read (top-level names), the environment
+/// variables it read, and the last lookup that found nothing (named in an undefined-value
+/// error).
 #[derive(Debug, Default)]
 struct Tracker {
     read: Mutex<BTreeSet<String>>,
+    env_read: Mutex<BTreeSet<String>>,
     missing: Mutex<Option<String>>,
 }
 
@@ -764,7 +766,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The template's root context: `values` and `env`.
 #[derive(Debug)]
 struct Root {
-    values: Arc<serde_json::Map<String, Json>>,
+    values: Published,
     env: Arc<BTreeMap<String, String>>,
     tracker: Arc<Tracker>,
 }
@@ -773,7 +775,7 @@ impl Object for Root {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "values" => Some(Value::from_object(Values {
-                map: Arc::clone(&self.values),
+                published: self.values.clone(),
                 tracker: Arc::clone(&self.tracker),
             })),
             "env" => Some(Value::from_object(EnvVars {
@@ -795,14 +797,14 @@ impl Object for Root {
 /// `values`: records which published values the template reads.
 #[derive(Debug)]
 struct Values {
-    map: Arc<serde_json::Map<String, Json>>,
+    published: Published,
     tracker: Arc<Tracker>,
 }
 
 impl Object for Values {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
-        match self.map.get(key) {
+        match self.published.get(key) {
             Some(value) => {
                 lock(&self.tracker.read).insert(key.to_owned());
                 Some(node(value, format!("values.{key}"), &self.tracker))
@@ -816,8 +818,9 @@ impl Object for Values {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         // Iterating (or serializing) `values` reads all of them.
-        lock(&self.tracker.read).extend(self.map.keys().cloned());
-        Enumerator::Values(self.map.keys().map(|k| Value::from(k.as_str())).collect())
+        let names = self.published.values().keys();
+        lock(&self.tracker.read).extend(names.clone().cloned());
+        Enumerator::Values(names.map(|k| Value::from(k.as_str())).collect())
     }
 }
 
@@ -832,7 +835,10 @@ impl Object for EnvVars {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
         match self.vars.get(key) {
-            Some(value) => Some(Value::from(value.as_str())),
+            Some(value) => {
+                lock(&self.tracker.env_read).insert(key.to_owned());
+                Some(Value::from(value.as_str()))
+            }
             None => {
                 self.tracker.missing(format!("env.{key}"));
                 None
@@ -841,6 +847,8 @@ impl Object for EnvVars {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
+        // Iterating (or serializing) `env` reads all of it.
+        lock(&self.tracker.env_read).extend(self.vars.keys().cloned());
         Enumerator::Values(self.vars.keys().map(|k| Value::from(k.as_str())).collect())
     }
 }
@@ -905,12 +913,14 @@ impl Object for Node {
     }
 }
 
-/// Substitutes the environment into an envsubst template.
-fn render_envsubst(path: &Path, source: &str, ctx: &Context) -> Result<String, StepError> {
+/// Substitutes the environment into an envsubst template; returns the output and whether it
+/// read a secret environment variable.
+fn render_envsubst(path: &Path, source: &str, ctx: &Context) -> Result<(String, bool), StepError> {
     let pieces = envsubst::parse(source).map_err(|e| {
         StepError::permanent(format!("{}:{}: {}", path.display(), e.line, e.message))
     })?;
     let mut out = String::with_capacity(source.len());
+    let mut secret = false;
     for piece in pieces {
         match piece {
             envsubst::Piece::Text(text) => out.push_str(text),
@@ -918,7 +928,10 @@ fn render_envsubst(path: &Path, source: &str, ctx: &Context) -> Result<String, S
                 name,
                 default,
                 line,
-            } => match (ctx.env(name), default) {
+            } => match (
+                ctx.env(name).inspect(|_| secret |= ctx.is_secret_env(name)),
+                default,
+            ) {
                 (Some(value), Some(envsubst::Default::IfEmpty(_))) if !value.is_empty() => {
                     out.push_str(&value);
                 }
@@ -935,7 +948,7 @@ fn render_envsubst(path: &Path, source: &str, ctx: &Context) -> Result<String, S
             },
         }
     }
-    Ok(out)
+    Ok((out, secret))
 }
 
 /// Runs the check command on the temp file.
@@ -971,7 +984,8 @@ async fn run_check(
     } else {
         output.stdout
     };
-    let tail = tail_lines(&String::from_utf8_lossy(&text), 3, 400);
+    // Masked whole, before it is cut: a secret across the cut would leave its tail.
+    let tail = tail_lines(&ctx.redact(&String::from_utf8_lossy(&text)), 3, 400);
     let status = match output.status.code() {
         Some(code) => format!("exit status {code}"),
         None => "killed by a signal".to_owned(),
@@ -979,7 +993,7 @@ async fn run_check(
     let mut message = format!("{}: check \"{shown}\" failed ({status})", dest.display());
     if !tail.is_empty() {
         message.push_str(": ");
-        message.push_str(&ctx.redact(&tail));
+        message.push_str(&tail);
     }
     Err(StepError::permanent(message))
 }

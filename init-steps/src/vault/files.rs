@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use init_core::{Context, StepError};
-use serde_json::Value;
+use init_core::StepError;
 
 use crate::atomic::{self, WriteOptions};
 
@@ -30,15 +29,4 @@ pub(crate) async fn write_all(files: Vec<FileOut>) -> Result<(), StepError> {
     })
     .await
     .map_err(|e| StepError::permanent("writing files").with_source(e))?
-}
-
-/// Registers every string inside `value` as a secret (what `publish_secret` does), for values
-/// that are written to files but not published.
-pub(crate) fn register_leaves(ctx: &Context, value: &Value) {
-    match value {
-        Value::String(s) => ctx.register_secret(s),
-        Value::Array(items) => items.iter().for_each(|v| register_leaves(ctx, v)),
-        Value::Object(map) => map.values().for_each(|v| register_leaves(ctx, v)),
-        Value::Number(_) | Value::Bool(_) | Value::Null => {}
-    }
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::client::{ApiPath, Reply, VaultSession, validate_path};
 use super::error;
-use super::files::{FileOut, register_leaves, write_all};
+use super::files::{FileOut, write_all};
 use crate::atomic::validate_mode;
 
 /// Which KV engine API the mount speaks.
@@ -53,7 +53,8 @@ impl Output {
 /// `VAULT_TOKEN` when there is none). The whole secret is used, or only the fields chosen with
 /// [`field`](Self::field) / [`fields`](Self::fields); a chosen field that is missing is a
 /// permanent error naming the fields present (never their values). Every value read is
-/// registered with the redactor, published or not.
+/// registered with the redactor, published or not, except the fields marked
+/// [`plain_fields`](Self::plain_fields) (a `username`), which stay readable in logs.
 ///
 /// Files ([`write_field`](Self::write_field), [`write_json`](Self::write_json),
 /// [`write_env`](Self::write_env)) are written atomically (temp file, fsync, mode, rename).
@@ -75,6 +76,7 @@ impl Output {
 ///
 /// let read = KvRead::v2("secret", "orders/db")
 ///     .fields(["username", "password"])
+///     .plain_fields(["username"])
 ///     .publish_secret("db")
 ///     .write_field("password", "/secrets/db-password")
 ///     .write_env("/secrets/db.env");
@@ -92,6 +94,7 @@ pub struct KvRead {
     path: String,
     version: Option<u64>,
     fields: Option<Vec<String>>,
+    plain_fields: Vec<String>,
     publish: Option<String>,
     outputs: Vec<Output>,
     mode: u32,
@@ -131,6 +134,7 @@ impl KvRead {
             path,
             version: None,
             fields: None,
+            plain_fields: Vec::new(),
             publish: None,
             outputs: Vec::new(),
             mode: 0o600,
@@ -175,6 +179,27 @@ impl KvRead {
         self.fields
             .get_or_insert_with(Vec::new)
             .extend(fields.into_iter().map(Into::into));
+        self
+    }
+
+    /// Marks fields as not secret (a `username`, a host name, a port): their values are not
+    /// registered with the redactor, so they stay readable in logs and errors
+    /// (`password authentication failed for user "orders"`). Every other field is a secret.
+    /// The published value as a whole stays secret while it holds any other field.
+    ///
+    /// ```
+    /// let read = init_steps::vault::KvRead::v2("secret", "orders/db")
+    ///     .plain_fields(["username", "host"])
+    ///     .publish_secret("db");
+    /// # let _ = read;
+    /// ```
+    #[must_use]
+    pub fn plain_fields<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.plain_fields.extend(fields.into_iter().map(Into::into));
         self
     }
 
@@ -430,6 +455,11 @@ impl Step for KvRead {
                 "{subject}: publish_secret(\"\"): expected a name"
             )));
         }
+        if self.plain_fields.iter().any(String::is_empty) {
+            return Err(StepError::invalid(format!(
+                "{subject}: plain_fields: expected field names, got \"\""
+            )));
+        }
         if let Some(fields) = &self.fields {
             if fields.iter().any(|f| f.is_empty()) {
                 return Err(StepError::invalid(format!(
@@ -486,13 +516,23 @@ impl Step for KvRead {
                 })
                 .collect::<Result<Map<_, _>, _>>()?,
         };
-        data.values().for_each(|v| register_leaves(ctx, v));
+        // Registered before anything else happens, under the name it is published as (so the
+        // warning about short values names the same paths as the publish).
+        let secret: Map<String, Value> = data
+            .iter()
+            .filter(|(field, _)| !self.plain_fields.contains(field))
+            .map(|(field, value)| (field.clone(), value.clone()))
+            .collect();
+        ctx.register_secret_value(
+            self.publish.as_deref().unwrap_or(&subject),
+            &Value::Object(secret),
+        );
         let files = self.files(&data, &subject)?;
         let written: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
         write_all(files).await?;
         let fields = data.len();
         if let Some(name) = &self.publish {
-            ctx.publish_secret(name.clone(), Value::Object(data));
+            ctx.publish_secret_except(name.clone(), Value::Object(data), &self.plain_fields);
         }
         tracing::info!(
             secret = %subject,
