@@ -108,17 +108,22 @@ impl Visit for Collect<'_> {
 }
 
 /// Formats the fields of spans (and events) with their values redacted: `k=v` pairs for text
-/// lines, a JSON object for JSON lines.
-pub(crate) struct RedactingFields {
+/// lines, a JSON object for JSON lines. The format is also in the type (`JSON`), because span
+/// extensions keep formatted fields by type: a text layer and a JSON layer on one registry
+/// must not read each other's.
+pub(crate) struct RedactingFields<const JSON: bool> {
     pub(crate) redactor: Redactor,
-    pub(crate) format: LogFormat,
 }
 
-impl<'w> FormatFields<'w> for RedactingFields {
+impl<const JSON: bool> RedactingFields<JSON> {
+    const FORMAT: LogFormat = if JSON { LogFormat::Json } else { LogFormat::Text };
+}
+
+impl<'w, const JSON: bool> FormatFields<'w> for RedactingFields<JSON> {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
         let mut collect = Collect::new(&self.redactor);
         fields.record(&mut collect);
-        match self.format {
+        match Self::FORMAT {
             LogFormat::Text => write_text_fields(&mut writer, &collect.fields, false),
             LogFormat::Json => {
                 writer.write_char('{')?;
@@ -138,7 +143,7 @@ impl<'w> FormatFields<'w> for RedactingFields {
         if collect.fields.is_empty() {
             return Ok(());
         }
-        match self.format {
+        match Self::FORMAT {
             LogFormat::Text => {
                 let leading = !current.fields.is_empty();
                 write_text_fields(&mut current.as_writer(), &collect.fields, leading)

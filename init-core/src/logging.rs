@@ -179,17 +179,23 @@ impl LogSettings {
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
         let filter = EnvFilter::try_new(&self.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-        tracing_subscriber::fmt::layer()
+        let format = RedactingFormat {
+            redactor: redactor.clone(),
+            format: self.format,
+        };
+        let layer = tracing_subscriber::fmt::layer()
             .with_writer(writer)
             .with_ansi(ansi)
-            .fmt_fields(RedactingFields {
-                redactor: redactor.clone(),
-                format: self.format,
-            })
-            .event_format(RedactingFormat {
-                redactor,
-                format: self.format,
-            })
-            .with_filter(filter)
+            .event_format(format);
+        match self.format {
+            LogFormat::Text => layer
+                .fmt_fields(RedactingFields::<false> { redactor })
+                .with_filter(filter)
+                .boxed(),
+            LogFormat::Json => layer
+                .fmt_fields(RedactingFields::<true> { redactor })
+                .with_filter(filter)
+                .boxed(),
+        }
     }
 }

@@ -76,11 +76,17 @@ impl Patterns {
         let Some(matcher) = &self.matcher else {
             return Vec::new();
         };
+        // Overlapping matches come in the order they end: sort by start, then merge.
+        let mut found: Vec<(usize, usize)> = matcher
+            .find_overlapping_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        found.sort_unstable();
         let mut ranges: Vec<(usize, usize)> = Vec::new();
-        for m in matcher.find_overlapping_iter(text) {
+        for (start, end) in found {
             match ranges.last_mut() {
-                Some(last) if m.start() <= last.1 => last.1 = last.1.max(m.end()),
-                _ => ranges.push((m.start(), m.end())),
+                Some(last) if start < last.1 => last.1 = last.1.max(end),
+                _ => ranges.push((start, end)),
             }
         }
         ranges
