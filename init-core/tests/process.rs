@@ -84,6 +84,12 @@ fn plan_for(scenario: &str) -> Plan {
         "child" => Plan::new("demo").step(step("migrate", Action::SpawnChildAndWait)),
         "secret" => Plan::new("demo").step(step("vault-db", Action::LeakSecret)),
         "long" => Plan::new("demo").step(step("verbose", Action::LongError)),
+        "secret_outline" => {
+            // A step name built from a secret environment variable.
+            let token = std::env::var("APP_TOKEN").expect("APP_TOKEN");
+            let name: &'static str = Box::leak(format!("register-{token}").into_boxed_str());
+            Plan::new("demo").step(step(name, Action::Succeed))
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -370,6 +376,18 @@ fn the_report_file_holds_the_json_report() {
     assert_eq!(value["plan"], "demo");
     assert_eq!(value["outcome"], "succeeded");
     assert_eq!(value["steps"][0]["name"], "ready");
+}
+
+#[test]
+fn the_dry_run_outline_is_redacted() {
+    let out = run(
+        "secret_outline",
+        &[("INITKIT_DRY_RUN", "1"), ("APP_TOKEN", "s3cr3t-outline-token")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("1. register-[redacted] attempts="), "{stdout}");
+    assert!(!stdout.contains("s3cr3t-outline-token"), "{stdout}");
 }
 
 #[test]

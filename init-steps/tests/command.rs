@@ -460,3 +460,31 @@ async fn orphaned_members_of_the_group_are_reaped_when_we_are_their_reaper() {
     // Stopped, then reaped by us: no zombie is left.
     eventually("the orphan is reaped", || state(bg).is_none()).await;
 }
+
+#[tokio::test]
+async fn a_secret_across_the_8_kib_line_cut_is_masked() {
+    let (logs, _guard) = Logs::capture();
+    let secret = "s3cr3t-across-the-cut";
+    let ctx = Context::new();
+    ctx.register_secret(secret);
+    // 8 KiB cut lands in the middle of the secret: 8180 bytes, then the secret.
+    let script = format!("printf '%8180s' '' | tr ' ' x; printf '{secret}tail\\n'");
+    let plan = Plan::new("p").step(Command::shell(script).named("long"));
+    assert!(plan.run(&ctx).await.is_success());
+    let text = logs.text();
+    assert!(text.contains("[redacted]"), "{text}");
+    for piece in ["s3cr3t-acr", "oss-the-cut", "across"] {
+        assert!(!text.contains(piece), "{piece} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn vault_token_is_masked_in_a_command_before_any_vault_step() {
+    let (logs, _guard) = Logs::capture();
+    let ctx = Context::with_env([("VAULT_TOKEN", "hvs.CAESIJtoken"), ("PATH", "/usr/bin:/bin")]);
+    let plan = Plan::new("p").step(Command::shell("echo \"token is $VAULT_TOKEN\"").named("env"));
+    assert!(plan.run(&ctx).await.is_success());
+    let text = logs.text();
+    assert!(text.contains("token is [redacted]"), "{text}");
+    assert!(!text.contains("hvs.CAESIJtoken"), "{text}");
+}

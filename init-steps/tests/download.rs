@@ -533,3 +533,14 @@ async fn trusts_a_private_ca_only_through_the_extra_ca_file() {
         .unwrap();
     assert_eq!(fs::read(&dest).unwrap(), payload());
 }
+
+#[test]
+fn download_debug_shows_no_url_credentials() {
+    let step = init_steps::download::Download::new(
+        "https://user:hunter2-pass@example.com/tool?X-Amz-Signature=abc123sig",
+        "/shared/tool",
+    );
+    let debug = format!("{step:?}");
+    assert!(debug.contains("https://user@example.com/tool"), "{debug}");
+    assert!(!debug.contains("hunter2-pass") && !debug.contains("abc123sig"), "{debug}");
+}

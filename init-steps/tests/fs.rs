@@ -387,3 +387,11 @@ async fn owners_are_set_before_modes_so_set_id_bits_survive() {
     assert_eq!(owned(&made), (uid, gid));
     assert_eq!(common::mode(&made), 0o2770);
 }
+
+#[test]
+fn write_file_debug_shows_the_size_never_the_bytes() {
+    let step = init_steps::fs::WriteFile::text("/secrets/key", "hunter2-secret-bytes");
+    let debug = format!("{step:?}");
+    assert!(debug.contains("Bytes(20 bytes)"), "{debug}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+}

@@ -448,3 +448,50 @@ async fn envsubst_is_strict_on_unset_variables_and_checks_syntax_in_validate() {
         format!("{}:2: \"${{\" is not closed by \"}}\"", src.display())
     );
 }
+
+#[tokio::test]
+async fn check_output_masks_a_secret_across_the_400_character_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("a.conf.j2");
+    write(&src, "x\n");
+    let dest = dir.path().join("a.conf");
+    let secret = "s3cr3t-at-the-400-character-cut";
+    let ctx = Context::new();
+    ctx.register_secret(secret);
+    // The check prints the secret (read from a file, so the command line does not hold it)
+    // and 390 more characters: cut to 400 first, its head would be left unmasked.
+    let file = dir.path().join("secret.txt");
+    fs::write(&file, secret).unwrap();
+    let script = format!(
+        "printf \"$(cat {})%390s\" '' | tr ' ' y >&2; exit 1",
+        file.display()
+    );
+    let err = Render::file(&src, &dest)
+        .check(["sh", "-c", &script, "sh", "{}"])
+        .run(&ctx)
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(!message.contains("400-character-cut"), "{message}");
+    assert!(!message.contains("cut"), "{message}");
+}
+
+#[tokio::test]
+async fn a_template_reading_a_secret_env_var_is_written_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body, syntax) in [
+        ("jinja", "{{ env.DB_PASSWORD }}\n", false),
+        ("envsubst", "${DB_PASSWORD}\n", true),
+    ] {
+        let src = dir.path().join(format!("{name}.j2"));
+        write(&src, body);
+        let dest = dir.path().join(name);
+        let ctx = Context::with_env([("DB_PASSWORD", "hunter2-pass")]);
+        let render = Render::file(&src, &dest);
+        let render = if syntax { render.envsubst() } else { render };
+        render.run(&ctx).await.unwrap();
+        let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+    }
+}
