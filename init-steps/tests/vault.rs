@@ -1126,3 +1126,29 @@ async fn vault_cacert_trusts_a_private_ca_and_without_it_the_error_says_what_did
     assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
     assert!(logs.text().contains("TLS certificate verification is OFF"));
 }
+
+#[tokio::test]
+async fn plain_kv_fields_stay_readable_and_the_others_are_masked() {
+    let double = orders_vault().await;
+    double.kv_put(
+        "secret",
+        "orders/app",
+        json!({"username": "orders", "password": "hunter2-pass", "replicas": "1"}),
+    );
+    double.add_token("hvs.plain-fields-test", &["secret/data/orders/"]);
+    let ctx = env_for(&double, &[("VAULT_TOKEN", "hvs.plain-fields-test")]);
+    let report = run_alone(
+        KvRead::v2("secret", "orders/app")
+            .plain_fields(["username"])
+            .publish_secret("app")
+            .retry(fast()),
+        &ctx,
+    )
+    .await;
+    assert_eq!(report.status, init_core::StepStatus::Succeeded, "{report:?}");
+    assert!(ctx.is_secret("app"));
+    assert_eq!(
+        ctx.redact("plan=\"orders-init\" user \"orders\" password hunter2-pass replicas=1"),
+        "plan=\"orders-init\" user \"orders\" password [redacted] replicas=1"
+    );
+}
