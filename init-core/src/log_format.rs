@@ -116,7 +116,11 @@ pub(crate) struct RedactingFields<const JSON: bool> {
 }
 
 impl<const JSON: bool> RedactingFields<JSON> {
-    const FORMAT: LogFormat = if JSON { LogFormat::Json } else { LogFormat::Text };
+    const FORMAT: LogFormat = if JSON {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    };
 }
 
 impl<'w, const JSON: bool> FormatFields<'w> for RedactingFields<JSON> {

@@ -382,11 +382,17 @@ fn the_report_file_holds_the_json_report() {
 fn the_dry_run_outline_is_redacted() {
     let out = run(
         "secret_outline",
-        &[("INITKIT_DRY_RUN", "1"), ("APP_TOKEN", "s3cr3t-outline-token")],
+        &[
+            ("INITKIT_DRY_RUN", "1"),
+            ("APP_TOKEN", "s3cr3t-outline-token"),
+        ],
     );
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("1. register-[redacted] attempts="), "{stdout}");
+    assert!(
+        stdout.contains("1. register-[redacted] attempts="),
+        "{stdout}"
+    );
     assert!(!stdout.contains("s3cr3t-outline-token"), "{stdout}");
 }
 

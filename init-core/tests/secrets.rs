@@ -8,8 +8,8 @@ use std::sync::Once;
 
 use base64::Engine as _;
 use init_core::{
-    Context, LogSettings, MIN_SECRET_LEN, Plan, Policy, REDACTED, Redactor, Retry, Step,
-    StepError, StepExt, async_trait,
+    Context, LogSettings, MIN_SECRET_LEN, Plan, Policy, REDACTED, Redactor, Retry, Step, StepError,
+    StepExt, async_trait,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -55,14 +55,8 @@ fn install_logs() {
             .unwrap()
         };
         let subscriber = tracing_subscriber::registry()
-            .with(
-                settings("text")
-                    .layer(log_redactor().clone(), || ThreadBuffer(&TEXT)),
-            )
-            .with(
-                settings("json")
-                    .layer(log_redactor().clone(), || ThreadBuffer(&JSON)),
-            );
+            .with(settings("text").layer(log_redactor().clone(), || ThreadBuffer(&TEXT)))
+            .with(settings("json").layer(log_redactor().clone(), || ThreadBuffer(&JSON)));
         tracing::subscriber::set_global_default(subscriber).unwrap();
     });
 }
@@ -322,7 +316,9 @@ fn plain_fields_of_a_secret_stay_readable() {
         ["username"],
     );
     assert_eq!(
-        ctx.redact("plan=\"orders-init\" password authentication failed for user \"orders\": hunter2-pass"),
+        ctx.redact(
+            "plan=\"orders-init\" password authentication failed for user \"orders\": hunter2-pass"
+        ),
         "plan=\"orders-init\" password authentication failed for user \"orders\": [redacted]"
     );
 }
@@ -365,5 +361,8 @@ fn a_malformed_secret_env_pattern_makes_the_plan_invalid() {
         .secret_env(["A*B"])
         .validate(&Context::new())
         .unwrap_err();
-    assert!(err.to_string().contains("secret_env pattern \"A*B\""), "{err}");
+    assert!(
+        err.to_string().contains("secret_env pattern \"A*B\""),
+        "{err}"
+    );
 }

@@ -481,7 +481,10 @@ async fn a_secret_across_the_8_kib_line_cut_is_masked() {
 #[tokio::test]
 async fn vault_token_is_masked_in_a_command_before_any_vault_step() {
     let (logs, _guard) = Logs::capture();
-    let ctx = Context::with_env([("VAULT_TOKEN", "hvs.CAESIJtoken"), ("PATH", "/usr/bin:/bin")]);
+    let ctx = Context::with_env([
+        ("VAULT_TOKEN", "hvs.CAESIJtoken"),
+        ("PATH", "/usr/bin:/bin"),
+    ]);
     let plan = Plan::new("p").step(Command::shell("echo \"token is $VAULT_TOKEN\"").named("env"));
     assert!(plan.run(&ctx).await.is_success());
     let text = logs.text();

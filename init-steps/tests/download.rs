@@ -542,5 +542,8 @@ fn download_debug_shows_no_url_credentials() {
     );
     let debug = format!("{step:?}");
     assert!(debug.contains("https://user@example.com/tool"), "{debug}");
-    assert!(!debug.contains("hunter2-pass") && !debug.contains("abc123sig"), "{debug}");
+    assert!(
+        !debug.contains("hunter2-pass") && !debug.contains("abc123sig"),
+        "{debug}"
+    );
 }

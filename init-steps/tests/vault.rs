@@ -1145,7 +1145,11 @@ async fn plain_kv_fields_stay_readable_and_the_others_are_masked() {
         &ctx,
     )
     .await;
-    assert_eq!(report.status, init_core::StepStatus::Succeeded, "{report:?}");
+    assert_eq!(
+        report.status,
+        init_core::StepStatus::Succeeded,
+        "{report:?}"
+    );
     assert!(ctx.is_secret("app"));
     assert_eq!(
         ctx.redact("plan=\"orders-init\" user \"orders\" password hunter2-pass replicas=1"),
