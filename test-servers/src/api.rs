@@ -46,6 +46,7 @@ pub struct Api {
     port: u16,
     token: Option<String>,
     namespace: Option<String>,
+    wrap_ttl: Option<String>,
 }
 
 impl Api {
@@ -54,6 +55,7 @@ impl Api {
             port,
             token: Some(token.to_owned()),
             namespace: None,
+            wrap_ttl: None,
         }
     }
 
@@ -69,6 +71,15 @@ impl Api {
     #[must_use]
     pub fn namespace(mut self, namespace: &str) -> Self {
         self.namespace = Some(namespace.to_owned());
+        self
+    }
+
+    /// The same requests with their answers response-wrapped for `ttl` (`X-Vault-Wrap-TTL`,
+    /// such as `60s`): the answer's `wrap_info.token` unwraps, once, to the real answer
+    /// (<https://openbao.org/docs/concepts/response-wrapping/>).
+    #[must_use]
+    pub fn wrap_ttl(mut self, ttl: &str) -> Self {
+        self.wrap_ttl = Some(ttl.to_owned());
         self
     }
 
@@ -147,6 +158,9 @@ impl Api {
         }
         if let Some(namespace) = &self.namespace {
             request.push_str(&format!("X-Vault-Namespace: {namespace}\r\n"));
+        }
+        if let Some(ttl) = &self.wrap_ttl {
+            request.push_str(&format!("X-Vault-Wrap-TTL: {ttl}\r\n"));
         }
         if !body.is_empty() {
             request.push_str("Content-Type: application/json\r\n");

@@ -2,15 +2,17 @@
 //! context, and [`VaultRevoke`], which revokes the token a login made.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use init_core::{Context, Step, StepError, ValidateContext, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::client::{
-    Api, ApiPath, Secret, TokenSource, Vault, VaultSession, string_list, validate_path,
+    Api, ApiPath, Reply, Secret, TokenSource, Vault, VaultSession, string_list, validate_path,
 };
 use super::error;
+use super::read::HeldLeases;
 
 /// Where the kubelet mounts the pod's service-account token.
 pub const KUBERNETES_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -47,8 +49,9 @@ impl Vault {
     ///
     /// # Default
     ///
-    /// Mount `approle`; no secret ID (set one with [`AppRoleLogin::secret_id`] or
-    /// [`AppRoleLogin::secret_id_file`]).
+    /// Mount `approle`; no secret ID (set one with [`AppRoleLogin::secret_id`],
+    /// [`AppRoleLogin::secret_id_file`], or response-wrapped with
+    /// [`AppRoleLogin::wrapped_secret_id_file`]).
     ///
     /// # Examples
     ///
@@ -63,6 +66,7 @@ impl Vault {
             vault: self,
             role_id: role_id.into(),
             secret_id: None,
+            unwrapped: Arc::default(),
             mount: "approle".to_owned(),
         }
     }
@@ -155,6 +159,22 @@ async fn read_secret_file(ctx: &Context, path: &Path, what: &str) -> Result<Secr
     }
     ctx.register_secret(trimmed);
     Ok(Secret::new(trimmed))
+}
+
+/// A `sys/wrapping/*` reply if 2xx; an invalid wrapping token (400) says what that means.
+fn wrapping_reply(reply: Reply, subject: &str) -> Result<Reply, StepError> {
+    let invalid = reply.status == StatusCode::BAD_REQUEST
+        && error::vault_errors(&reply.body)
+            .iter()
+            .any(|e| e.contains("wrapping token is not valid"));
+    if invalid {
+        return Err(StepError::permanent(format!(
+            "{subject}: the approle wrapped secret_id is not valid: it expired, or it was \
+             unwrapped already (a wrapping token works once: by an earlier run of this \
+             container, or by someone who intercepted it); deliver a new one (400)"
+        )));
+    }
+    reply.success(subject)
 }
 
 fn validate_mount(mount: &str) -> Result<(), StepError> {
@@ -306,8 +326,20 @@ impl Step for KubernetesLogin {
 pub struct AppRoleLogin {
     vault: Vault,
     role_id: String,
-    secret_id: Option<SecretSource>,
+    secret_id: Option<SecretId>,
+    /// The secret ID a wrapping token gave, kept for this process's later attempts: a wrapping
+    /// token can be unwrapped once.
+    unwrapped: Arc<Mutex<Option<Secret>>>,
     mount: String,
+}
+
+/// Where an AppRole secret ID comes from.
+#[derive(Debug, Clone)]
+enum SecretId {
+    /// The secret ID itself.
+    Plain(SecretSource),
+    /// A response-wrapping token whose wrapped response holds the secret ID.
+    Wrapped(SecretSource),
 }
 
 impl AppRoleLogin {
@@ -319,7 +351,7 @@ impl AppRoleLogin {
     /// assert!(!format!("{login:?}").contains("s-1"));
     /// ```
     pub fn secret_id(mut self, secret_id: impl Into<String>) -> Self {
-        self.secret_id = Some(SecretSource::Value(Secret::new(secret_id)));
+        self.secret_id = Some(SecretId::Plain(SecretSource::Value(Secret::new(secret_id))));
         self
     }
 
@@ -332,8 +364,116 @@ impl AppRoleLogin {
     /// # let _ = login;
     /// ```
     pub fn secret_id_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.secret_id = Some(SecretSource::File(path.into()));
+        self.secret_id = Some(SecretId::Plain(SecretSource::File(path.into())));
         self
+    }
+
+    /// Reads a response-wrapping token from a file at run time (surrounding whitespace
+    /// trimmed) and unwraps it (`sys/wrapping/unwrap`) to get the secret ID: the delivery
+    /// AppRole's documentation recommends
+    /// (<https://openbao.org/docs/concepts/response-wrapping/>,
+    /// <https://developer.hashicorp.com/vault/docs/auth/approle#response-wrapping>). Whoever
+    /// delivers it asks for the secret ID with `X-Vault-Wrap-TTL`, so only a short-lived,
+    /// single-use token travels.
+    ///
+    /// Before unwrapping, the step looks the token up (`sys/wrapping/lookup`) and refuses one
+    /// that was not made by `auth/<mount>/role/<role>/secret-id`: a token wrapping anything else
+    /// was swapped on the way. A token that is not valid (already unwrapped, or expired) is a
+    /// permanent error that says so: a wrapping token works once, so a second unwrap means it
+    /// was intercepted, or that this container restarted after unwrapping it; deliver a new one.
+    /// The unwrapped secret ID is kept for the step's later attempts in this process.
+    ///
+    /// ```
+    /// let login = init_steps::vault::Vault::from_env()
+    ///     .approle_login("8c5fd1a4-...")
+    ///     .wrapped_secret_id_file("/vault/approle/wrapped-secret-id");
+    /// # let _ = login;
+    /// ```
+    pub fn wrapped_secret_id_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.secret_id = Some(SecretId::Wrapped(SecretSource::File(path.into())));
+        self
+    }
+
+    /// Unwraps this response-wrapping token to get the secret ID, as
+    /// [`wrapped_secret_id_file`](Self::wrapped_secret_id_file) does.
+    ///
+    /// ```
+    /// let token = std::env::var("APPROLE_WRAPPED_SECRET_ID").unwrap_or_default();
+    /// let login = init_steps::vault::Vault::from_env().approle_login("r").wrapped_secret_id(token);
+    /// assert!(!format!("{login:?}").contains("APPROLE"));
+    /// ```
+    pub fn wrapped_secret_id(mut self, token: impl Into<String>) -> Self {
+        self.secret_id = Some(SecretId::Wrapped(SecretSource::Value(Secret::new(token))));
+        self
+    }
+
+    /// The secret ID a wrapping token holds: checked with `sys/wrapping/lookup`, then
+    /// unwrapped; kept for later attempts.
+    async fn unwrap_secret_id(
+        &self,
+        ctx: &Context,
+        api: &Api,
+        source: &SecretSource,
+    ) -> Result<Secret, StepError> {
+        if let Some(secret_id) = self.unwrapped.lock().ok().and_then(|u| u.clone()) {
+            ctx.register_secret(secret_id.expose());
+            return Ok(secret_id);
+        }
+        let wrapping = source.read(ctx, "approle wrapped secret_id").await?;
+        let mount = self.mount.trim_matches('/');
+        let subject = "sys/wrapping/lookup";
+        let lookup = api
+            .send(
+                Method::POST,
+                &ApiPath::new([subject]),
+                None,
+                Some(&json!({ "token": wrapping.expose() })),
+                true,
+                subject,
+            )
+            .await?;
+        let lookup = wrapping_reply(lookup, subject)?;
+        let creation_path = lookup.body["data"]["creation_path"]
+            .as_str()
+            .unwrap_or_default();
+        let expected = format!("auth/{mount}/role/");
+        if !(creation_path.starts_with(&expected) && creation_path.ends_with("/secret-id")) {
+            return Err(StepError::permanent(format!(
+                "approle wrapped secret_id: the wrapping token was made by \"{creation_path}\", \
+                 not by {expected}<role>/secret-id: refusing it (was it swapped on the way?)"
+            )));
+        }
+        let subject = "sys/wrapping/unwrap";
+        let reply = api
+            .send(
+                Method::POST,
+                &ApiPath::new([subject]),
+                Some(&wrapping),
+                None,
+                true,
+                subject,
+            )
+            .await?;
+        let reply = wrapping_reply(reply, subject)?;
+        let secret_id = reply.body["data"]["secret_id"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                StepError::permanent(format!(
+                    "{subject}: the wrapped response has no data.secret_id"
+                ))
+            })?;
+        ctx.register_secret(secret_id);
+        let secret_id = Secret::new(secret_id);
+        if let Ok(mut kept) = self.unwrapped.lock() {
+            *kept = Some(secret_id.clone());
+        }
+        tracing::info!(
+            creation_path,
+            creation_ttl_s = lookup.body["data"]["creation_ttl"].as_u64(),
+            "unwrapped the approle secret_id"
+        );
+        Ok(secret_id)
     }
 
     /// Sets the auth mount path (default `approle`).
@@ -363,8 +503,14 @@ impl Step for AppRoleLogin {
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let api = Api::connect(self.vault.endpoint(ctx)?)?;
         let mut body = json!({ "role_id": self.role_id });
-        if let Some(source) = &self.secret_id {
-            let secret_id = source.read(ctx, "approle secret_id").await?;
+        let secret_id = match &self.secret_id {
+            None => None,
+            Some(SecretId::Plain(source)) => Some(source.read(ctx, "approle secret_id").await?),
+            Some(SecretId::Wrapped(source)) => {
+                Some(self.unwrap_secret_id(ctx, &api, source).await?)
+            }
+        };
+        if let Some(secret_id) = secret_id {
             body["secret_id"] = Value::from(secret_id.expose());
         }
         login(ctx, api, "approle", &self.mount, None, body).await
@@ -527,7 +673,10 @@ impl Step for TokenLogin {
 ///
 /// It revokes only a token made by a login step ([`VaultSession::is_from_login`]); a token given
 /// to the plan (`VAULT_TOKEN`, a file) belongs to someone else and is left alone. With no
-/// session it does nothing. A token that is already invalid (403) counts as revoked. If the plan
+/// session it does nothing. A token that is already invalid (403) counts as revoked. Nor does it
+/// revoke a token that holds a lease a [`VaultRead`](super::VaultRead) of this plan took
+/// (dynamic database credentials, say): Vault revokes a token's leases with it, so the
+/// credentials would stop working at once; that token expires with its TTL instead. If the plan
 /// fails before this step, the token lives until its TTL ends: give the role a short `token_ttl`.
 /// Vault steps after it fail with 403: the token is gone.
 ///
@@ -573,6 +722,17 @@ impl Step for VaultRevoke {
         };
         if !session.is_from_login() {
             tracing::info!("the vault token was given to the plan, not made by it; not revoking");
+            return Ok(());
+        }
+        if let Some(HeldLeases(leases)) = ctx.get::<HeldLeases>()
+            && !leases.is_empty()
+        {
+            // Revoking a token revokes the leases it created: the credentials would die now.
+            tracing::info!(
+                ?leases,
+                "not revoking the vault token: the leases it holds would be revoked with it; \
+                 it expires with its TTL"
+            );
             return Ok(());
         }
         let subject = "auth/token/revoke-self";

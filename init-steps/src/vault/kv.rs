@@ -1,7 +1,6 @@
 //! `KvRead`: reads a secret from a KV secrets engine, version 1 or 2, and publishes it for
 //! templates and/or writes it to files.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -11,33 +10,13 @@ use serde_json::{Map, Value};
 
 use super::client::{ApiPath, Reply, VaultSession, validate_path};
 use super::error;
-use super::files::{FileOut, write_all};
-use crate::atomic::validate_mode;
+use super::output::SecretOutputs;
 
 /// Which KV engine API the mount speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Engine {
     V1,
     V2,
-}
-
-/// What to write where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Output {
-    /// One field's value, raw (a string as its bytes, anything else as JSON).
-    Field(String, PathBuf),
-    /// All (chosen) fields as a JSON object.
-    Json(PathBuf),
-    /// All (chosen) fields as `NAME="value"` lines.
-    Env(PathBuf),
-}
-
-impl Output {
-    fn path(&self) -> &PathBuf {
-        match self {
-            Self::Field(_, p) | Self::Json(p) | Self::Env(p) => p,
-        }
-    }
 }
 
 /// Reads one secret from a KV secrets engine and publishes it as a secret (for templates:
@@ -93,11 +72,7 @@ pub struct KvRead {
     mount: String,
     path: String,
     version: Option<u64>,
-    fields: Option<Vec<String>>,
-    plain_fields: Vec<String>,
-    publish: Option<String>,
-    outputs: Vec<Output>,
-    mode: u32,
+    out: SecretOutputs,
 }
 
 impl KvRead {
@@ -133,11 +108,7 @@ impl KvRead {
             mount,
             path,
             version: None,
-            fields: None,
-            plain_fields: Vec::new(),
-            publish: None,
-            outputs: Vec::new(),
-            mode: 0o600,
+            out: SecretOutputs::new(),
         }
     }
 
@@ -159,7 +130,7 @@ impl KvRead {
     /// # let _ = read;
     /// ```
     pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.fields.get_or_insert_with(Vec::new).push(field.into());
+        self.out.field(field.into());
         self
     }
 
@@ -176,9 +147,7 @@ impl KvRead {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.fields
-            .get_or_insert_with(Vec::new)
-            .extend(fields.into_iter().map(Into::into));
+        self.out.fields(fields.into_iter().map(Into::into));
         self
     }
 
@@ -199,7 +168,7 @@ impl KvRead {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.plain_fields.extend(fields.into_iter().map(Into::into));
+        self.out.plain_fields(fields.into_iter().map(Into::into));
         self
     }
 
@@ -211,7 +180,7 @@ impl KvRead {
     /// # let _ = read;
     /// ```
     pub fn publish_secret(mut self, name: impl Into<String>) -> Self {
-        self.publish = Some(name.into());
+        self.out.publish(name.into());
         self
     }
 
@@ -224,7 +193,7 @@ impl KvRead {
     /// # let _ = read;
     /// ```
     pub fn write_field(mut self, field: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        self.outputs.push(Output::Field(field.into(), path.into()));
+        self.out.write_field(field.into(), path.into());
         self
     }
 
@@ -235,7 +204,7 @@ impl KvRead {
     /// # let _ = read;
     /// ```
     pub fn write_json(mut self, path: impl Into<PathBuf>) -> Self {
-        self.outputs.push(Output::Json(path.into()));
+        self.out.write_json(path.into());
         self
     }
 
@@ -250,7 +219,7 @@ impl KvRead {
     /// # let _ = read;
     /// ```
     pub fn write_env(mut self, path: impl Into<PathBuf>) -> Self {
-        self.outputs.push(Output::Env(path.into()));
+        self.out.write_env(path.into());
         self
     }
 
@@ -263,7 +232,7 @@ impl KvRead {
     /// # let _ = read;
     /// ```
     pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
+        self.out.mode(mode);
         self
     }
 
@@ -343,82 +312,6 @@ impl KvRead {
         }
         error::from_reply(reply, subject)
     }
-
-    fn files(&self, data: &Map<String, Value>, subject: &str) -> Result<Vec<FileOut>, StepError> {
-        self.outputs
-            .iter()
-            .map(|output| {
-                let bytes = match output {
-                    Output::Field(field, _) => match data.get(field) {
-                        Some(Value::String(s)) => s.clone().into_bytes(),
-                        Some(other) => other.to_string().into_bytes(),
-                        None => return Err(missing_field(subject, field, data)),
-                    },
-                    Output::Json(_) => {
-                        let mut bytes = serde_json::to_vec_pretty(data)
-                            .map_err(|e| StepError::permanent(subject.to_owned()).with_source(e))?;
-                        bytes.push(b'\n');
-                        bytes
-                    }
-                    Output::Env(_) => env_file(data, subject)?.into_bytes(),
-                };
-                Ok(FileOut {
-                    path: output.path().clone(),
-                    bytes,
-                    mode: self.mode,
-                })
-            })
-            .collect()
-    }
-}
-
-fn missing_field(subject: &str, field: &str, data: &Map<String, Value>) -> StepError {
-    let present: Vec<&str> = data.keys().map(String::as_str).collect();
-    StepError::permanent(format!(
-        "{subject}: no field \"{field}\" (fields: {})",
-        if present.is_empty() {
-            "none".to_owned()
-        } else {
-            present.join(", ")
-        }
-    ))
-}
-
-fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `NAME="value"` lines, sorted by name, escaped for a POSIX shell's double quotes.
-fn env_file(data: &Map<String, Value>, subject: &str) -> Result<String, StepError> {
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort();
-    let mut out = String::new();
-    for name in names {
-        if !is_env_name(name) {
-            return Err(StepError::permanent(format!(
-                "{subject}: field \"{name}\" cannot be a .env name: expected letters, digits and \
-                 '_', not starting with a digit"
-            )));
-        }
-        let value = match &data[name] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        out.push_str(name);
-        out.push_str("=\"");
-        for c in value.chars() {
-            if matches!(c, '\\' | '"' | '$' | '`') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push_str("\"\n");
-    }
-    Ok(out)
 }
 
 #[async_trait]
@@ -431,7 +324,6 @@ impl Step for KvRead {
         let subject = self.subject();
         validate_path(&self.mount, &format!("{subject}: kv mount"), false)?;
         validate_path(&self.path, &format!("{subject}: kv path"), false)?;
-        validate_mode(self.mode, &subject)?;
         match (self.engine, self.version) {
             (Engine::V1, Some(_)) => {
                 return Err(StepError::invalid(format!(
@@ -445,54 +337,7 @@ impl Step for KvRead {
             }
             _ => {}
         }
-        if self.publish.is_none() && self.outputs.is_empty() {
-            return Err(StepError::invalid(format!(
-                "{subject}: nothing to do: expected publish_secret, write_field, write_json or write_env"
-            )));
-        }
-        if self.publish.as_deref().is_some_and(|n| n.trim().is_empty()) {
-            return Err(StepError::invalid(format!(
-                "{subject}: publish_secret(\"\"): expected a name"
-            )));
-        }
-        if self.plain_fields.iter().any(String::is_empty) {
-            return Err(StepError::invalid(format!(
-                "{subject}: plain_fields: expected field names, got \"\""
-            )));
-        }
-        if let Some(fields) = &self.fields {
-            if fields.iter().any(|f| f.is_empty()) {
-                return Err(StepError::invalid(format!(
-                    "{subject}: field \"\": expected a field name"
-                )));
-            }
-            for output in &self.outputs {
-                if let Output::Field(field, _) = output
-                    && !fields.contains(field)
-                {
-                    return Err(StepError::invalid(format!(
-                        "{subject}: write_field(\"{field}\"): expected one of the chosen fields ({})",
-                        fields.join(", ")
-                    )));
-                }
-            }
-        }
-        let mut seen = HashSet::new();
-        for output in &self.outputs {
-            let path = output.path();
-            if path.as_os_str().is_empty() {
-                return Err(StepError::invalid(format!(
-                    "{subject}: file path \"\": expected a path"
-                )));
-            }
-            if !seen.insert(path) {
-                return Err(StepError::invalid(format!(
-                    "{subject}: {} is written twice: expected one output per file",
-                    path.display()
-                )));
-            }
-        }
-        Ok(())
+        self.out.validate(&subject)
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
@@ -506,40 +351,13 @@ impl Step for KvRead {
         }
         reply.log_warnings(&subject);
         let (data, version) = self.secret_data(&reply.body, &subject)?;
-        let data = match &self.fields {
-            None => data,
-            Some(fields) => fields
-                .iter()
-                .map(|f| match data.get(f) {
-                    Some(v) => Ok((f.clone(), v.clone())),
-                    None => Err(missing_field(&subject, f, &data)),
-                })
-                .collect::<Result<Map<_, _>, _>>()?,
-        };
-        // Registered before anything else happens, under the name it is published as (so the
-        // warning about short values names the same paths as the publish).
-        let secret: Map<String, Value> = data
-            .iter()
-            .filter(|(field, _)| !self.plain_fields.contains(field))
-            .map(|(field, value)| (field.clone(), value.clone()))
-            .collect();
-        ctx.register_secret_value(
-            self.publish.as_deref().unwrap_or(&subject),
-            &Value::Object(secret),
-        );
-        let files = self.files(&data, &subject)?;
-        let written: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        write_all(files).await?;
-        let fields = data.len();
-        if let Some(name) = &self.publish {
-            ctx.publish_secret_except(name.clone(), Value::Object(data), &self.plain_fields);
-        }
+        let delivered = self.out.deliver(ctx, data, &subject).await?;
         tracing::info!(
             secret = %subject,
             version,
-            fields,
-            published = self.publish.as_deref(),
-            files = ?written,
+            fields = delivered.fields,
+            published = self.out.published(),
+            files = ?delivered.files,
             "read vault secret"
         );
         Ok(())
@@ -549,30 +367,6 @@ impl Step for KvRead {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn env_files_are_sorted_and_shell_escaped() {
-        let data = json!({"B": "x\"$`\\y\nz", "A": 5, "_c": true});
-        let Value::Object(map) = data else {
-            unreachable!()
-        };
-        assert_eq!(
-            env_file(&map, "s").unwrap(),
-            "A=\"5\"\nB=\"x\\\"\\$\\`\\\\y\nz\"\n_c=\"true\"\n"
-        );
-    }
-
-    #[test]
-    fn env_files_refuse_names_a_shell_cannot_read() {
-        let Value::Object(map) = json!({"db-password": "x"}) else {
-            unreachable!()
-        };
-        let err = env_file(&map, "secret/db").unwrap_err();
-        assert!(err.is_permanent());
-        assert!(err.to_string().contains("\"db-password\""));
-        assert!(!err.to_string().contains("\"x\""));
-    }
 
     #[test]
     fn validation_names_the_secret_and_the_input() {

@@ -10,6 +10,7 @@
 //! | [`TokenLogin`] | [`Vault::token_login`], [`Vault::token_file_login`] | `GET auth/token/lookup-self` |
 //! | [`KvRead`] | [`KvRead::v2`], [`KvRead::v1`] | `GET <mount>/data/<path>`, `GET <mount>/<path>` |
 //! | [`PkiIssue`] | [`PkiIssue::new`] | `POST <mount>/issue/<role>` |
+//! | [`VaultRead`] | [`VaultRead::new`] | `GET <path>` (or `POST` with [`VaultRead::post`]): dynamic secrets, transit, any engine |
 //! | [`VaultRevoke`] | [`VaultRevoke::new`] | `POST auth/token/revoke-self` |
 //!
 //! A login step stores a [`VaultSession`] (address, namespace, TLS client, token) in the
@@ -45,7 +46,9 @@ mod error;
 mod files;
 mod health;
 mod kv;
+mod output;
 mod pki;
+mod read;
 
 pub use auth::{
     AppRoleLogin, JwtLogin, KUBERNETES_TOKEN_FILE, KubernetesLogin, TokenLogin, VaultRevoke,
@@ -54,3 +57,4 @@ pub use client::{Vault, VaultSession};
 pub use health::VaultReady;
 pub use kv::KvRead;
 pub use pki::PkiIssue;
+pub use read::VaultRead;
