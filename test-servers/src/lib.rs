@@ -10,6 +10,7 @@
 //! | [`mariadb()`] | [`MariaDb::start`] | MariaDB 10.11, `root` with a password over TCP |
 //! | [`redis()`] | [`Redis::start`] | Redis 7, a `default` password and ACL user `initkit` |
 //! | [`openbao()`], [`openbao_tls()`] | [`OpenBao::start`], [`OpenBao::start_tls`] | OpenBao 2.7 dev server, root token; TLS and mutual-TLS listeners |
+//! | [`kubernetes_validate()`] | | not a server: the offline Kubernetes schema checker for `deploy/` |
 //!
 //! A shared server starts on first use and lives until the test binary exits; tests that share it
 //! use names of their own (databases, mounts, keys). A private one is for a test that needs
@@ -53,6 +54,7 @@
 mod api;
 mod error;
 mod host;
+mod kubernetes_validate;
 mod mariadb;
 mod openbao;
 mod postgres;
@@ -63,6 +65,9 @@ mod tls;
 pub use api::{Api, ApiError};
 pub use error::{INSTALL_COMMAND, StartError, in_ci};
 pub use host::HOST;
+pub use kubernetes_validate::{
+    KUBERNETES_VERSION, Verdict, kubernetes_validate, validate_manifests,
+};
 pub use mariadb::{MariaDb, mariadb};
 pub use openbao::{BaoTls, OpenBao, openbao, openbao_tls};
 pub use postgres::{Postgres, postgres};
