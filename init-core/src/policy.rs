@@ -12,9 +12,11 @@ use crate::duration::{EXPECTED, MAX_DURATION};
 /// The delay before attempt `n + 1` is `initial_delay * multiplier^(n - 1)`, capped at
 /// `max_delay`; with jitter, a random part in `[0, delay)` is added (so each delay lies in
 /// `[delay, 2 * delay)`), which spreads a thousand replicas apart. The delays come from
-/// [`backon`]. A step may ask for a shorter wait with
-/// [`StepError::with_retry_after`](crate::StepError::with_retry_after); the time left of the
-/// step's timeout caps every delay either way.
+/// [`backon`]. A server's hint ([`StepError::with_retry_after`](crate::StepError::with_retry_after))
+/// can lengthen a delay, never shorten it; a wait's poll hint
+/// ([`StepError::with_poll_after`](crate::StepError::with_poll_after), at least 10 ms) replaces
+/// it. The time left of the step's timeout caps every delay either way. Every delay is at most
+/// [`MAX_DURATION`] (365 days), checked by [`validate`](Self::validate).
 ///
 /// # Default
 ///
