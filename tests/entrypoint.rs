@@ -148,7 +148,8 @@ fn a_timeout_beyond_the_duration_bound_exits_2_and_names_the_deadline() {
     assert_eq!(stdout(&output), "");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("deadline = 18446744073709551615s: expected a duration of at most 365 days"),
+        stderr
+            .contains("deadline = 18446744073709551615s: expected a duration of at most 365 days"),
         "{stderr}"
     );
 }

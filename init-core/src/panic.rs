@@ -126,10 +126,13 @@ fn with_live(f: impl FnOnce(&mut Live)) {
     }
 }
 
+/// A panic hook, as `std::panic::take_hook` returns it.
+type PanicHook = Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;
+
 /// The panic hook of one `run_main`: installed by [`Hook::install`], the previous hook back
 /// when dropped.
 pub(crate) struct Hook {
-    previous: Option<Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>>,
+    previous: Option<PanicHook>,
 }
 
 impl Hook {
