@@ -135,6 +135,26 @@ fn a_plan_that_fails_never_runs_the_program() {
 }
 
 #[test]
+fn a_timeout_beyond_the_duration_bound_exits_2_and_names_the_deadline() {
+    // Before: `Instant + Duration` overflowed, a panic (exit 101, SIGABRT in release).
+    let output = run(entrypoint().args([
+        "--timeout",
+        "18446744073709551615",
+        "--",
+        "echo",
+        "the program ran",
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(stdout(&output), "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("deadline = 18446744073709551615s: expected a duration of at most 365 days"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_program_that_is_not_found_exits_127() {
     let output = run(entrypoint().args(["--", "/nonexistent/app"]));
     assert_eq!(output.status.code(), Some(127));

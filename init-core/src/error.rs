@@ -58,7 +58,11 @@ pub struct StepError {
     message: String,
     source: Option<BoxError>,
     retry_after: Option<Duration>,
+    poll_after: Option<Duration>,
 }
+
+/// The shortest wait [`StepError::with_poll_after`] gets: a hint of zero cannot make a busy loop.
+pub(crate) const MIN_POLL_AFTER: Duration = Duration::from_millis(10);
 
 impl StepError {
     /// An error that a later attempt may not meet.
@@ -101,6 +105,7 @@ impl StepError {
             message: message.into(),
             source: None,
             retry_after: None,
+            poll_after: None,
         }
     }
 
@@ -134,6 +139,7 @@ impl StepError {
             message: String::new(),
             source: Some(error),
             retry_after: None,
+            poll_after: None,
         }
     }
 
@@ -149,17 +155,36 @@ impl StepError {
         self
     }
 
-    /// Asks the executor to try again after `delay` instead of the policy's next backoff delay
-    /// (still capped by the time left). Waits use it to poll a refused port quickly, and HTTP
-    /// steps to honour `Retry-After`.
+    /// A server's hint of when to try again (HTTP `Retry-After`): the executor waits this long
+    /// or the policy's next backoff delay, whichever is longer, so a hint of zero never makes a
+    /// request storm; the time left of the step's timeout and the plan's deadline caps the wait
+    /// either way. HTTP, download and Vault steps set it from the header.
     ///
     /// ```
     /// use std::time::Duration;
-    /// let err = init_core::StepError::transient("busy").with_retry_after(Duration::from_secs(2));
+    /// let err = init_core::StepError::transient("busy (503)").with_retry_after(Duration::from_secs(2));
     /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
     /// ```
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
         self.retry_after = Some(delay);
+        self
+    }
+
+    /// Asks the executor to poll again after `delay` instead of the policy's next backoff
+    /// delay, for a failure that is cheap to retry: a wait polls a refused port every 10 ms
+    /// or a missing file every 100 ms, so it notices the change at once. The executor waits at
+    /// least 10 ms, so a zero cannot make a busy loop; the time left caps the wait, and the
+    /// policy's attempt limit still counts each poll. A [`with_retry_after`](Self::with_retry_after)
+    /// hint on the same error wins.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = init_core::StepError::transient("db:5432: connection refused")
+    ///     .with_poll_after(Duration::from_millis(10));
+    /// assert_eq!(err.poll_after(), Some(Duration::from_millis(10)));
+    /// ```
+    pub fn with_poll_after(mut self, delay: Duration) -> Self {
+        self.poll_after = Some(delay);
         self
     }
 
@@ -215,13 +240,22 @@ impl StepError {
         self.class == ErrorClass::Invalid
     }
 
-    /// The delay the step asked for before the next attempt, if any.
+    /// The server's hint of when to try again, if any.
     ///
     /// ```
     /// assert_eq!(init_core::StepError::transient("x").retry_after(), None);
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    /// The poll interval the step asked for before the next attempt, if any.
+    ///
+    /// ```
+    /// assert_eq!(init_core::StepError::transient("x").poll_after(), None);
+    /// ```
+    pub fn poll_after(&self) -> Option<Duration> {
+        self.poll_after
     }
 
     /// The error's own message, without its sources.
@@ -323,6 +357,7 @@ impl fmt::Debug for StepError {
             .field("class", &self.class)
             .field("message", &self.to_string())
             .field("retry_after", &self.retry_after)
+            .field("poll_after", &self.poll_after)
             .finish()
     }
 }

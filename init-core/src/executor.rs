@@ -11,7 +11,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::context::Context;
-use crate::error::StepError;
+use crate::duration::MAX_DURATION;
+use crate::error::{MIN_POLL_AFTER, StepError};
+use crate::panic::{self, Guarded, Panicked};
 use crate::plan::{Plan, Stage};
 use crate::policy::OnFailure;
 use crate::report::{Outcome, Report, StepReport, StepStatus};
@@ -32,7 +34,8 @@ pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = O
         tracing::error!(plan = plan.name(), error = %report.error.as_deref().unwrap_or_default(), "plan is invalid");
         return report;
     }
-    let deadline = plan.deadline().map(|d| start + d);
+    // Validation bounds the deadline; a sum past the clock's range means no deadline at all.
+    let deadline = plan.deadline().and_then(|d| start.checked_add(d));
     let stages = run_stages(plan, ctx, deadline);
     let mut stages = pin!(stages);
     let mut stop = pin!(stop);
@@ -64,6 +67,12 @@ pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = O
         Outcome::Failed | Outcome::TimedOut => {
             tracing::error!(plan = plan.name(), exit_code, "plan failed")
         }
+        Outcome::Panicked => tracing::error!(
+            plan = plan.name(),
+            exit_code,
+            "{}; this is a bug in the step",
+            report.failure_line().unwrap_or_default()
+        ),
         _ => tracing::error!(
             plan = plan.name(),
             exit_code,
@@ -82,7 +91,11 @@ async fn run_stages(
     let mut steps = Vec::with_capacity(plan.stages().len());
     let mut outcome = Outcome::Succeeded;
     let state_dir = plan.state_dir();
+    // Each step's index in plan order, for the panic hook's record.
+    let mut next_index = 0;
     for stage in plan.stages() {
+        let index = next_index;
+        next_index += stage.steps().len();
         let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
         if outcome != Outcome::Succeeded || ctx.cancellation().is_cancelled() || past_deadline {
             if past_deadline && outcome == Outcome::Succeeded {
@@ -98,13 +111,19 @@ async fn run_stages(
         }
         let first_new = steps.len();
         match stage {
-            Stage::One(step) => steps.push(run_step(step.as_ref(), ctx, deadline, state_dir).await),
+            Stage::One(step) => {
+                steps.push(run_step(step.as_ref(), ctx, deadline, state_dir, index).await);
+            }
             Stage::Group(members) => {
-                steps.extend(run_group(members, ctx, deadline, state_dir).await);
+                steps.extend(run_group(members, ctx, deadline, state_dir, index).await);
             }
         }
         for r in &steps[first_new..] {
-            if r.status == StepStatus::Failed && !r.optional && outcome == Outcome::Succeeded {
+            if r.panicked {
+                // A bug ends the run, optional step or not.
+                outcome = Outcome::Panicked;
+            } else if r.status == StepStatus::Failed && !r.optional && outcome == Outcome::Succeeded
+            {
                 outcome = if r.timed_out {
                     Outcome::TimedOut
                 } else {
@@ -121,14 +140,16 @@ async fn run_group(
     ctx: &Context,
     deadline: Option<Instant>,
     state_dir: Option<&Path>,
+    first_index: usize,
 ) -> Vec<StepReport> {
     let group = ctx.child();
-    join_all(members.iter().map(|step| {
+    join_all(members.iter().enumerate().map(|(i, step)| {
         let member = group.child();
         let group = &group;
         async move {
-            let report = run_step(step.as_ref(), &member, deadline, state_dir).await;
-            if report.status == StepStatus::Failed && !report.optional {
+            let report =
+                run_step(step.as_ref(), &member, deadline, state_dir, first_index + i).await;
+            if report.status == StepStatus::Failed && (!report.optional || report.panicked) {
                 group.cancellation().cancel();
             }
             report
@@ -143,12 +164,15 @@ pub(crate) async fn run_step(
     ctx: &Context,
     plan_deadline: Option<Instant>,
     state_dir: Option<&Path>,
+    index: usize,
 ) -> StepReport {
     // The field is `step`, not `name`: in JSON logs a span's own name sits in the same object.
     let span = tracing::info_span!("step", step = step.name());
-    attempts(step, ctx, plan_deadline, state_dir)
+    let report = attempts(step, ctx, plan_deadline, state_dir, index)
         .instrument(span)
-        .await
+        .await;
+    panic::finished(index, &report);
+    report
 }
 
 async fn attempts(
@@ -156,6 +180,7 @@ async fn attempts(
     ctx: &Context,
     plan_deadline: Option<Instant>,
     state_dir: Option<&Path>,
+    index: usize,
 ) -> StepReport {
     let policy = step.policy();
     let mut report = StepReport::new(step.name(), StepStatus::Succeeded);
@@ -174,7 +199,12 @@ async fn attempts(
     }
 
     let start = Instant::now();
-    let deadline = earliest(policy.timeout().map(|t| start + t), plan_deadline);
+    // Validation bounds every duration; `checked_add` keeps a policy that changed since (a
+    // hand-written `policy()` is called again here) from panicking.
+    let deadline = earliest(
+        policy.timeout().and_then(|t| start.checked_add(t)),
+        plan_deadline,
+    );
     let mut delays = None;
     let mut last_error: Option<String> = None;
     let mut last_warned: Option<(String, Instant)> = None;
@@ -186,10 +216,13 @@ async fn attempts(
             return finish_cancelled(report, start, last_error);
         }
         report.attempts += 1;
+        panic::attempt_started(index, report.attempts);
         // Read the clock only when an attempt timeout needs it.
-        let attempt_limit = policy.attempt_timeout().map(|t| Instant::now() + t);
+        let attempt_limit = policy
+            .attempt_timeout()
+            .and_then(|t| Instant::now().checked_add(t));
         let limit = earliest(attempt_limit, deadline);
-        let attempt = step.run(ctx);
+        let attempt = Guarded::new(index, step.run(ctx));
         // The attempt is polled first: one that is ready at once never touches the token.
         let result = tokio::select! {
             biased;
@@ -197,6 +230,11 @@ async fn attempts(
             () = &mut cancelled => {
                 return finish_cancelled(report, start, last_error);
             }
+        };
+        let result = match result {
+            Ok(Err(Panicked(message))) => return finish_panicked(report, ctx, start, &message),
+            Ok(Ok(result)) => Ok(result),
+            Err(elapsed) => Err(elapsed),
         };
         let error = match result {
             Ok(Ok(())) => {
@@ -246,21 +284,34 @@ async fn attempts(
             tracing::warn!(attempt = report.attempts, error = %text, "attempt failed; no attempts left");
             return finish_failed(report, start, Some(text), false);
         };
-        let mut wake = now + error.retry_after().unwrap_or(backoff);
-        if let Some(d) = deadline
-            && wake > d
-        {
-            // The last attempt happens at the deadline, not before.
-            wake = d;
-        }
-        log_attempt_failure(&mut last_warned, report.attempts, &text, wake - now, now);
+        let delay = next_delay(&error, backoff);
+        // The last attempt happens at the deadline, not before.
+        let wake = earliest(now.checked_add(delay), deadline);
+        let pause = wake.map_or(delay, |w| w.saturating_duration_since(now));
+        log_attempt_failure(&mut last_warned, report.attempts, &text, pause, now);
         last_error = Some(text);
+        let sleep = match wake {
+            Some(wake) => tokio::time::sleep_until(wake),
+            None => tokio::time::sleep(delay),
+        };
         tokio::select! {
             biased;
             () = &mut cancelled => return finish_cancelled(report, start, last_error),
-            () = tokio::time::sleep_until(wake) => {}
+            () = sleep => {}
         }
     }
+}
+
+/// The wait before the next attempt: a server's hint or the policy's backoff, whichever is
+/// longer (a `Retry-After: 0` never makes a request storm); a step's poll hint instead of the
+/// backoff, at least [`MIN_POLL_AFTER`]; never more than [`MAX_DURATION`].
+fn next_delay(error: &StepError, backoff: Duration) -> Duration {
+    let delay = match (error.retry_after(), error.poll_after()) {
+        (Some(hint), _) => hint.max(backoff),
+        (None, Some(poll)) => poll.max(MIN_POLL_AFTER),
+        (None, None) => backoff,
+    };
+    delay.min(MAX_DURATION)
 }
 
 fn log_attempt_failure(
@@ -297,6 +348,20 @@ fn finish_failed(
     } else {
         tracing::error!("{}", report.summary());
     }
+    report
+}
+
+fn finish_panicked(
+    mut report: StepReport,
+    ctx: &Context,
+    start: Instant,
+    message: &str,
+) -> StepReport {
+    report.status = StepStatus::Failed;
+    report.elapsed = start.elapsed();
+    report.panicked = true;
+    report.error = Some(ctx.redact(&format!("panicked: {message}")));
+    tracing::error!("{}", report.summary());
     report
 }
 
@@ -357,15 +422,14 @@ pub(crate) fn marker_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(file)
 }
 
-/// Writes the marker atomically (temp file and rename); a failure only costs a rerun of an
-/// idempotent step, so it is logged, not fatal.
+/// Writes the marker atomically and durably (temp file, fsync, rename, fsync of the
+/// directory); a failure, the directory's fsync included, only costs a rerun of an idempotent
+/// step, so it is logged, not fatal.
 fn record_marker(marker: &Path) {
     let write = || -> std::io::Result<()> {
         let dir = marker.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let tmp = marker.with_extension("done.tmp");
-        std::fs::write(&tmp, b"succeeded\n")?;
-        std::fs::rename(&tmp, marker)
+        crate::atomic::write_atomically(marker, b"succeeded\n")
     };
     if let Err(err) = write() {
         tracing::warn!(marker = %marker.display(), error = %err, "could not record that the step succeeded; it will run again on a rerun");

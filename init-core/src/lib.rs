@@ -44,12 +44,15 @@
 //! # });
 //! ```
 
+mod atomic;
 mod context;
+mod duration;
 mod encodings;
 mod error;
 mod executor;
 mod log_format;
 mod logging;
+mod panic;
 mod plan;
 mod policy;
 mod process;
@@ -63,6 +66,7 @@ mod validate;
 
 pub use async_trait::async_trait;
 pub use context::{Context, Published};
+pub use duration::{MAX_DURATION, check_duration};
 pub use encodings::MIN_SECRET_LEN;
 pub use error::{BoxError, ErrorClass, StepError, classify_io};
 pub use logging::{LogFormat, LogSettings};

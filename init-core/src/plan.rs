@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::context::Context;
+use crate::duration::{EXPECTED, MAX_DURATION};
 use crate::executor;
 use crate::report::{Outcome, Report};
 use crate::secret_env::SecretEnv;
@@ -125,7 +126,8 @@ impl Plan {
     }
 
     /// Bounds the whole run; when it passes, the running step is stopped and the plan ends
-    /// with [`Outcome::TimedOut`] (exit code 124).
+    /// with [`Outcome::TimedOut`] (exit code 124). Validation refuses zero and anything above
+    /// [`MAX_DURATION`](crate::MAX_DURATION) (365 days).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -215,7 +217,8 @@ impl Plan {
 
     /// Checks everything before anything runs: every step's
     /// [`validate`](crate::Step::validate), every policy, unique non-empty names, no empty
-    /// group, a state directory when a step is `once`, a non-zero deadline.
+    /// group, a state directory when a step is `once`, a deadline above zero and at most
+    /// [`MAX_DURATION`](crate::MAX_DURATION) (365 days).
     ///
     /// Steps see `ctx`'s environment (the one [`run`](Self::run) gives them), so a variable
     /// they read is checked here; [`run`](Self::run) and [`run_main`](Self::run_main) call
@@ -238,10 +241,17 @@ impl Plan {
     pub fn validate(&self, ctx: &Context) -> Result<(), PlanError> {
         let cx = ValidateContext::new(ctx);
         let mut problems = self.secret_env.problems();
-        if self.deadline == Some(Duration::ZERO) {
-            problems.push("deadline = 0s: expected a duration greater than zero".to_owned());
+        match self.deadline {
+            Some(Duration::ZERO) => {
+                problems.push("deadline = 0s: expected a duration greater than zero".to_owned());
+            }
+            Some(d) if d > MAX_DURATION => {
+                problems.push(format!("deadline = {d:?}: expected {EXPECTED}"));
+            }
+            _ => {}
         }
         let mut seen = HashSet::new();
+        let mut index = 0;
         for stage in &self.stages {
             if let Stage::Group(steps) = stage
                 && steps.is_empty()
@@ -249,6 +259,9 @@ impl Plan {
                 problems.push("a concurrent group has no steps".to_owned());
             }
             for step in stage.steps() {
+                // A panic in the step's own code names it (see `run_main`).
+                let _in_step = crate::panic::InStep::enter(index);
+                index += 1;
                 let name = step.name();
                 if name.trim().is_empty() {
                     problems.push("a step has an empty name".to_owned());

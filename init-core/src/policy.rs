@@ -5,14 +5,18 @@ use std::time::Duration;
 
 use backon::BackoffBuilder;
 
+use crate::duration::{EXPECTED, MAX_DURATION};
+
 /// Retry with exponential backoff and jitter.
 ///
 /// The delay before attempt `n + 1` is `initial_delay * multiplier^(n - 1)`, capped at
 /// `max_delay`; with jitter, a random part in `[0, delay)` is added (so each delay lies in
 /// `[delay, 2 * delay)`), which spreads a thousand replicas apart. The delays come from
-/// [`backon`]. A step may ask for a shorter wait with
-/// [`StepError::with_retry_after`](crate::StepError::with_retry_after); the time left of the
-/// step's timeout caps every delay either way.
+/// [`backon`]. A server's hint ([`StepError::with_retry_after`](crate::StepError::with_retry_after))
+/// can lengthen a delay, never shorten it; a wait's poll hint
+/// ([`StepError::with_poll_after`](crate::StepError::with_poll_after), at least 10 ms) replaces
+/// it. The time left of the step's timeout caps every delay either way. Every delay is at most
+/// [`MAX_DURATION`] (365 days), checked by [`validate`](Self::validate).
 ///
 /// # Default
 ///
@@ -251,8 +255,9 @@ impl Retry {
     ///
     /// # Errors
     ///
-    /// A multiplier below 1 (or not a number), a zero initial delay, a max delay below the
-    /// initial delay, or a zero attempt limit.
+    /// A multiplier below 1 (or not a number), a zero initial delay, a delay above
+    /// [`MAX_DURATION`](crate::MAX_DURATION) (365 days), a max delay below the initial delay,
+    /// or a zero attempt limit.
     ///
     /// ```
     /// let err = init_core::Retry::new().with_multiplier(0.0).validate().unwrap_err();
@@ -272,6 +277,14 @@ impl Retry {
                 "0s",
                 "a delay greater than zero",
             ));
+        }
+        for (field, value) in [
+            ("initial_delay", self.initial_delay),
+            ("max_delay", self.max_delay),
+        ] {
+            if value > MAX_DURATION {
+                return Err(PolicyError::new(field, format!("{value:?}"), EXPECTED));
+            }
         }
         if self.max_delay < self.initial_delay {
             return Err(PolicyError::new(
@@ -500,7 +513,8 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// Anything [`Retry::validate`] refuses, and a zero timeout or attempt timeout.
+    /// Anything [`Retry::validate`] refuses, and a timeout or attempt timeout that is zero or
+    /// above [`MAX_DURATION`](crate::MAX_DURATION) (365 days).
     ///
     /// ```
     /// use std::time::Duration;
@@ -513,12 +527,18 @@ impl Policy {
             ("attempt_timeout", self.attempt_timeout),
             ("timeout", self.timeout),
         ] {
-            if value == Some(Duration::ZERO) {
-                return Err(PolicyError::new(
-                    field,
-                    "0s",
-                    "a duration greater than zero",
-                ));
+            match value {
+                Some(Duration::ZERO) => {
+                    return Err(PolicyError::new(
+                        field,
+                        "0s",
+                        "a duration greater than zero",
+                    ));
+                }
+                Some(value) if value > MAX_DURATION => {
+                    return Err(PolicyError::new(field, format!("{value:?}"), EXPECTED));
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -645,5 +665,44 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(err.field(), "attempt_timeout");
+    }
+
+    #[test]
+    fn durations_above_the_bound_are_refused_naming_the_field() {
+        let huge = Duration::from_secs(u64::MAX);
+        let just_over = MAX_DURATION + Duration::from_nanos(1);
+        let retries = [
+            (Retry::new().with_max_delay(huge), "max_delay"),
+            (
+                Retry::new()
+                    .with_initial_delay(just_over)
+                    .with_max_delay(huge),
+                "initial_delay",
+            ),
+        ];
+        for (retry, field) in retries {
+            let err = retry.validate().unwrap_err();
+            assert_eq!(err.field(), field);
+            assert!(
+                err.to_string()
+                    .ends_with("expected a duration of at most 365 days"),
+                "{err}"
+            );
+        }
+        let policies = [
+            (Policy::new().with_timeout(Duration::MAX), "timeout"),
+            (
+                Policy::new().with_attempt_timeout(just_over),
+                "attempt_timeout",
+            ),
+        ];
+        for (policy, field) in policies {
+            assert_eq!(policy.validate().unwrap_err().field(), field);
+        }
+        let at_the_bound = Policy::new()
+            .with_timeout(MAX_DURATION)
+            .with_attempt_timeout(MAX_DURATION)
+            .with_retry(Retry::new().with_max_delay(MAX_DURATION));
+        assert!(at_the_bound.validate().is_ok());
     }
 }

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::atomic::write_atomically;
 use crate::context::Context;
 use crate::logging::LogSettings;
+use crate::panic::Hook;
 use crate::plan::Plan;
 use crate::redact::Redactor;
 use crate::report::{Outcome, Report};
@@ -28,15 +30,23 @@ impl Plan {
     /// 2. With `INITKIT_DRY_RUN=1`, prints the plan's outline, validates it and exits.
     /// 3. Runs the plan on a current-thread runtime. SIGTERM and SIGINT cancel the work in
     ///    flight (its futures are dropped, child processes started with `kill_on_drop` die).
-    /// 4. Writes the JSON report to `INITKIT_REPORT` when set, and one line to the termination
-    ///    message file (`INITKIT_TERMINATION_LOG`, default `/dev/termination-log` when it
-    ///    exists), at most 4096 bytes, redacted.
+    /// 4. Writes the JSON report to `INITKIT_REPORT` when set (atomically: a temporary file in
+    ///    the same directory, fsync, rename, fsync of the directory), and one line to the
+    ///    termination message file (`INITKIT_TERMINATION_LOG`, default `/dev/termination-log`
+    ///    when it exists), at most 4096 bytes, redacted.
+    /// 5. A panic (a bug in a step's code) ends the run at once: a panic hook writes the report
+    ///    and the termination message (`step "migrate" failed after 1 attempt in 0.2s:
+    ///    panicked at src/main.rs:12:5: ...`, redacted) and exits 101. It does so before any
+    ///    unwinding, so a build with the release profile's `panic = "abort"` behaves exactly as
+    ///    a test build does; code that unwinds and catches its own panics still ends the run.
+    ///    The step's child processes are not killed (when it runs as PID 1, they end with it).
     ///
     /// | exit | when |
     /// |---|---|
     /// | 0 | every step succeeded or was skipped |
     /// | 1 | a step failed (permanent error or attempts exhausted) |
     /// | 2 | invalid plan or configuration, found before anything ran |
+    /// | 101 | a step panicked (a bug in its code; the code of an uncaught Rust panic) |
     /// | 124 | a step timeout or the plan deadline ran out |
     /// | 130 / 143 | SIGINT / SIGTERM |
     ///
@@ -145,6 +155,24 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
     settings.install(redactor.clone());
     // Validation and the run see the same environment.
     let ctx = Context::with_redactor(redactor.clone());
+    let _panics = {
+        let (report, termination_log) = (env.report.clone(), env.termination_log.clone());
+        let hook_redactor = redactor.clone();
+        Hook::install(
+            plan.name(),
+            &plan.step_names(),
+            redactor.clone(),
+            move |report_so_far| {
+                let line = termination_message(report_so_far, &hook_redactor);
+                write_report(report.as_deref(), report_so_far, &hook_redactor);
+                write_termination_line(termination_log.as_deref(), &line);
+                tracing::error!(
+                    exit_code = Outcome::Panicked.exit_code(),
+                    "{line}; this is a bug in the step"
+                );
+            },
+        )
+    };
 
     if env.dry_run {
         // The same boundary as every other output: the outline and the error are redacted.
@@ -201,15 +229,7 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
     // Blocking tasks still running (a DNS lookup, say) must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(20));
 
-    if let Some(path) = &env.report {
-        let json = report.redacted(&redactor).to_json();
-        if let Err(err) = std::fs::write(path, json + "\n") {
-            eprintln!(
-                "initkit: cannot write the report to {}: {err}",
-                path.display()
-            );
-        }
-    }
+    write_report(env.report.as_deref(), &report, &redactor);
     write_termination_message(env, &termination_message(&report, &redactor));
     Finished {
         exit_code: report.exit_code(),
@@ -253,9 +273,29 @@ fn one_line(text: &str) -> String {
     truncate_utf8(&text.replace(['\n', '\r'], " "), TERMINATION_MESSAGE_MAX).to_owned()
 }
 
+/// Writes the redacted report as JSON to `path`, if any, atomically; a failure is reported on
+/// stderr (the run's outcome and exit code stand).
+fn write_report(path: Option<&Path>, report: &Report, redactor: &Redactor) {
+    if let Some(path) = path {
+        let json = report.redacted(redactor).to_json() + "\n";
+        if let Err(err) = write_atomically(path, json.as_bytes()) {
+            eprintln!(
+                "initkit: cannot write the report to {}: {err}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Writes `message` (already one line and capped) to the termination-message file, if any.
 fn write_termination_message(env: &Env, message: &str) {
-    if let Some(path) = &env.termination_log
+    write_termination_line(env.termination_log.as_deref(), message);
+}
+
+/// Writes `message` to `path` in place: `/dev/termination-log` is a file the kubelet mounts,
+/// which a rename could not replace.
+fn write_termination_line(path: Option<&Path>, message: &str) {
+    if let Some(path) = path
         && let Err(err) = std::fs::write(path, message)
     {
         eprintln!(

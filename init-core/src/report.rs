@@ -46,6 +46,10 @@ pub enum Outcome {
     Interrupted,
     /// SIGTERM stopped the run. Exit 143.
     Terminated,
+    /// A step panicked (a bug in its code): the run stopped there. Exit 101, the code of an
+    /// uncaught Rust panic, with the report and the termination message written all the same
+    /// (under `panic = "abort"` too).
+    Panicked,
 }
 
 impl Outcome {
@@ -64,6 +68,7 @@ impl Outcome {
             Self::TimedOut => 124,
             Self::Interrupted => 130,
             Self::Terminated => 143,
+            Self::Panicked => 101,
         }
     }
 }
@@ -94,6 +99,9 @@ pub struct StepReport {
     /// The last error, redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether the step panicked (its error then says `panicked at ...`).
+    #[serde(skip)]
+    pub(crate) panicked: bool,
 }
 
 impl StepReport {
@@ -112,6 +120,7 @@ impl StepReport {
             timed_out: false,
             optional: false,
             error: None,
+            panicked: false,
         }
     }
 
@@ -175,7 +184,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// One line per step, in plan order.
     pub steps: Vec<StepReport>,
-    /// Why the plan is invalid, when validation refused it.
+    /// Why the plan is invalid, when validation refused it; what panicked, when code outside
+    /// any step did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -224,8 +234,8 @@ impl Report {
     }
 
     /// The one line that says why the run failed: the first failed step that aborted the plan
-    /// (or, failing that, the first failed step), the validation error, or the signal. `None`
-    /// on success.
+    /// (or, failing that, the first failed step), the step that panicked, the validation error,
+    /// or the signal. `None` on success.
     ///
     /// ```
     /// let mut report = init_core::Report::new("p");
@@ -263,6 +273,14 @@ impl Report {
                     )
                 })
             }
+            Outcome::Panicked => Some(match self.steps.iter().find(|s| s.panicked) {
+                Some(step) => step.summary(),
+                None => format!(
+                    "plan \"{}\" {}",
+                    self.plan,
+                    self.error.as_deref().unwrap_or("panicked")
+                ),
+            }),
             Outcome::Failed | Outcome::TimedOut => {
                 let failed = |optional: bool| {
                     self.steps

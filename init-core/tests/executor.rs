@@ -138,6 +138,28 @@ async fn a_once_step_is_skipped_on_a_rerun() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_once_marker_is_written_whole_with_no_temporary_file_left() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().join("not-yet-there");
+    let report = Plan::new("p")
+        .step(Scripted::ok("migrate").once())
+        .with_state_dir(&dir)
+        .run(&Context::new())
+        .await;
+
+    assert!(report.is_success());
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["migrate.done"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("migrate.done")).unwrap(),
+        "succeeded\n"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failed_once_step_runs_again_on_a_rerun() {
     let state = tempfile::tempdir().unwrap();
     let step = Scripted::new("migrate", [Outcome::Permanent("locked"), Outcome::Ok]).once();
@@ -376,4 +398,64 @@ async fn the_report_serializes_to_json() {
     assert_eq!(value["steps"][0]["status"], "succeeded");
     assert_eq!(value["steps"][0]["attempts"], 2);
     assert_eq!(value["steps"][0]["elapsed_ms"], 100);
+}
+
+/// A step whose code has a bug.
+#[derive(Debug)]
+struct Panics;
+
+#[async_trait]
+impl Step for Panics {
+    fn name(&self) -> &str {
+        "buggy"
+    }
+    async fn run(&self, _: &Context) -> Result<(), StepError> {
+        tokio::task::yield_now().await;
+        panic!("index out of bounds: the len is 0 but the index is 3")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_step_fails_the_run_with_exit_code_101() {
+    let after = Scripted::ok("after");
+    let report = Plan::new("p")
+        .step(Panics.optional())
+        .step(after.clone())
+        .run(&Context::new())
+        .await;
+
+    assert_eq!(report.outcome, PlanOutcome::Panicked);
+    assert_eq!(report.exit_code(), 101);
+    let line = report.step("buggy").unwrap();
+    assert_eq!(line.status, StepStatus::Failed);
+    assert_eq!(line.attempts, 1, "a panic is not retried");
+    assert_eq!(
+        line.error.as_deref(),
+        Some("panicked: index out of bounds: the len is 0 but the index is 3")
+    );
+    // Optional or not, a bug ends the run.
+    assert_eq!(report.step("after").unwrap().status, StepStatus::Skipped);
+    assert_eq!(after.attempts(), 0);
+    assert!(
+        report.failure_line().unwrap().starts_with(
+            "step \"buggy\" failed after 1 attempt in 0.0s: panicked: index out of bounds"
+        ),
+        "{:?}",
+        report.failure_line()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_member_cancels_its_group() {
+    let sibling = Scripted::new("sibling", [Outcome::Hang]);
+    let report = Plan::new("p")
+        .concurrently([Panics.boxed(), sibling.clone().boxed()])
+        .run(&Context::new())
+        .await;
+
+    assert_eq!(report.outcome, PlanOutcome::Panicked);
+    assert_eq!(
+        report.step("sibling").unwrap().status,
+        StepStatus::Cancelled
+    );
 }

@@ -28,6 +28,10 @@ enum Action {
     SpawnChildAndWait,
     LeakSecret,
     LongError,
+    /// A bug: panics with a secret in its message.
+    Panic,
+    /// A bug in `validate`.
+    PanicInValidate,
 }
 
 #[async_trait]
@@ -38,6 +42,13 @@ impl Step for Act {
 
     fn policy(&self) -> Policy {
         Policy::new().with_retry(Retry::never())
+    }
+
+    fn validate(&self, _: &init_core::ValidateContext<'_>) -> Result<(), StepError> {
+        if matches!(self.action, Action::PanicInValidate) {
+            panic!("validate is not implemented");
+        }
+        Ok(())
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
@@ -67,6 +78,15 @@ impl Step for Act {
                 )))
             }
             Action::LongError => Err(StepError::permanent("x".repeat(10_000))),
+            Action::Panic => {
+                ctx.publish_secret("db", serde_json::json!({ "password": SECRET }));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _port: u16 = SECRET
+                    .parse()
+                    .unwrap_or_else(|e| panic!("cannot parse {SECRET}: {e:?}"));
+                Ok(())
+            }
+            Action::PanicInValidate => Ok(()),
         }
     }
 }
@@ -84,6 +104,16 @@ fn plan_for(scenario: &str) -> Plan {
         "child" => Plan::new("demo").step(step("migrate", Action::SpawnChildAndWait)),
         "secret" => Plan::new("demo").step(step("vault-db", Action::LeakSecret)),
         "long" => Plan::new("demo").step(step("verbose", Action::LongError)),
+        "panic" => Plan::new("demo")
+            .step(step("ready", Action::Succeed))
+            .concurrently([
+                step("migrate", Action::Panic).boxed(),
+                step("sibling", Action::Hang).boxed(),
+            ])
+            .step(step("after", Action::Succeed)),
+        "panic_in_validate" => Plan::new("demo")
+            .step(step("ready", Action::Succeed))
+            .step(step("unfinished", Action::PanicInValidate)),
         "secret_outline" => {
             // A step name built from a secret environment variable.
             let token = std::env::var("APP_TOKEN").expect("APP_TOKEN");
@@ -379,6 +409,42 @@ fn the_report_file_holds_the_json_report() {
 }
 
 #[test]
+fn the_report_file_is_replaced_whole_and_no_temporary_file_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = temp_file(dir.path(), "report.json");
+    // A longer report from an earlier run, and a reader holding it open.
+    std::fs::write(&report, format!("{{\"old\":\"{}\"}}", "x".repeat(10_000))).unwrap();
+    let reader = std::fs::File::open(&report).unwrap();
+    let out = run("fail", &[("INITKIT_REPORT", report.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(value["outcome"], "failed");
+    // Renamed over, not rewritten in place: the old file is intact for its reader.
+    assert_eq!(reader.metadata().unwrap().len(), 10_010);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["report.json"]);
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_reported_and_the_exit_code_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("missing").join("report.json");
+    let out = run("succeed", &[("INITKIT_REPORT", report.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("initkit: cannot write the report to ")
+            && stderr.contains("missing/report.json: create "),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_dry_run_outline_is_redacted() {
     let out = run(
         "secret_outline",
@@ -431,4 +497,94 @@ fn bad_logging_configuration_exits_2_before_anything_runs() {
     let out = run("succeed", &[("INITKIT_LOG", "info,[[[")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("INITKIT_LOG = \"info,[[[\""));
+}
+
+#[test]
+fn a_panicking_step_leaves_a_report_and_a_termination_message_and_exits_101() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = temp_file(dir.path(), "report.json");
+    let log = temp_file(dir.path(), "termination-log");
+    let out = run(
+        "panic",
+        &[
+            ("INITKIT_REPORT", report.to_str().unwrap()),
+            ("INITKIT_TERMINATION_LOG", log.to_str().unwrap()),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(101), "{stderr}");
+
+    let message = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        message.starts_with("step \"migrate\" failed after 1 attempt in 0.")
+            && message.contains("s: panicked at init-core/tests/process.rs:")
+            && message.ends_with(": cannot parse [redacted]: ParseIntError { kind: InvalidDigit }"),
+        "{message:?}"
+    );
+
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(value["outcome"], "panicked");
+    let steps: Vec<(&str, &str)> = value["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("ready", "succeeded"),
+            ("migrate", "failed"),
+            ("sibling", "cancelled"),
+            ("after", "skipped"),
+        ]
+    );
+    assert_eq!(value["steps"][1]["attempts"], 1);
+    assert!(
+        value["steps"][1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("panicked at init-core/tests/process.rs:")
+    );
+
+    // The default hook would have printed the message as it is.
+    for (what, content) in [
+        ("stderr", &stderr),
+        ("report", &value.to_string()),
+        ("message", &message),
+    ] {
+        assert!(
+            !content.contains(SECRET),
+            "the secret leaked into {what}: {content}"
+        );
+    }
+    assert!(stderr.contains("this is a bug in the step"), "{stderr}");
+}
+
+#[test]
+fn a_panic_in_validate_names_the_step_and_exits_101() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = temp_file(dir.path(), "report.json");
+    let log = temp_file(dir.path(), "termination-log");
+    let out = run(
+        "panic_in_validate",
+        &[
+            ("INITKIT_REPORT", report.to_str().unwrap()),
+            ("INITKIT_TERMINATION_LOG", log.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(101), "{}", text(&out.stderr));
+    let message = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        message.starts_with("step \"unfinished\" failed after 0 attempts in 0.0s: panicked at ")
+            && message.ends_with(": validate is not implemented"),
+        "{message:?}"
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(value["outcome"], "panicked");
+    assert_eq!(value["steps"][0]["status"], "skipped");
+    assert_eq!(value["steps"][1]["name"], "unfinished");
+    assert_eq!(value["steps"][1]["status"], "failed");
 }

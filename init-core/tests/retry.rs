@@ -109,9 +109,36 @@ async fn jittered_delays_stay_within_their_bounds() {
     }
 }
 
-/// A step that asks for a short wait (as a wait does for a refused port).
+/// A step that fails with a hint about when to try again, until its `succeed_at`-th attempt.
 #[derive(Debug)]
-struct Hinted(std::sync::Arc<std::sync::Mutex<Vec<Instant>>>);
+struct Hinted {
+    log: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+    hint: Hint,
+    succeed_at: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Hint {
+    /// A wait's cadence (a refused port).
+    Poll(Duration),
+    /// A server's `Retry-After`.
+    RetryAfter(Duration),
+}
+
+impl Hinted {
+    fn new(
+        hint: Hint,
+        succeed_at: usize,
+    ) -> (Self, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+        let log = std::sync::Arc::default();
+        let step = Self {
+            log: std::sync::Arc::clone(&log),
+            hint,
+            succeed_at,
+        };
+        (step, log)
+    }
+}
 
 #[async_trait]
 impl Step for Hinted {
@@ -119,27 +146,114 @@ impl Step for Hinted {
         "hinted"
     }
     async fn run(&self, _: &Context) -> Result<(), StepError> {
-        let mut log = self.0.lock().unwrap();
+        let mut log = self.log.lock().unwrap();
         log.push(Instant::now());
-        if log.len() < 4 {
-            Err(StepError::transient("refused").with_retry_after(ms(10)))
-        } else {
-            Ok(())
+        if log.len() >= self.succeed_at {
+            return Ok(());
         }
+        let error = StepError::transient("busy");
+        Err(match self.hint {
+            Hint::Poll(d) => error.with_poll_after(d),
+            Hint::RetryAfter(d) => error.with_retry_after(d),
+        })
     }
 }
 
+fn offsets(log: &std::sync::Mutex<Vec<Instant>>, origin: Instant) -> Vec<Duration> {
+    log.lock().unwrap().iter().map(|t| *t - origin).collect()
+}
+
 #[tokio::test(start_paused = true)]
-async fn a_retry_after_hint_replaces_the_backoff_delay() {
-    let log = std::sync::Arc::default();
+async fn a_poll_hint_replaces_the_backoff_delay() {
+    let (step, log) = Hinted::new(Hint::Poll(ms(10)), 4);
     let origin = Instant::now();
     let report = Plan::new("p")
-        .step(Hinted(std::sync::Arc::clone(&log)).retry(exact_retry()))
+        .step(step.retry(exact_retry()))
         .run(&Context::new())
         .await;
     assert!(report.is_success());
-    let offsets: Vec<Duration> = log.lock().unwrap().iter().map(|t| *t - origin).collect();
-    assert_eq!(offsets, [ms(0), ms(10), ms(20), ms(30)]);
+    assert_eq!(offsets(&log, origin), [ms(0), ms(10), ms(20), ms(30)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poll_hint_of_zero_still_waits_ten_milliseconds() {
+    let (step, log) = Hinted::new(Hint::Poll(Duration::ZERO), 4);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(step.retry(exact_retry()))
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+    assert_eq!(offsets(&log, origin), [ms(0), ms(10), ms(20), ms(30)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_zero_still_waits_the_policy_delay() {
+    // Before: a zero hint replaced the backoff, 154 attempts in 200 ms of a real server.
+    let (step, log) = Hinted::new(Hint::RetryAfter(Duration::ZERO), usize::MAX);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(
+            step.retry(exact_retry().without_max_attempts())
+                .timeout(ms(200)),
+        )
+        .run(&Context::new())
+        .await;
+    assert_eq!(report.outcome, PlanOutcome::TimedOut);
+    // 100 ms, then the 200 ms delay is cut to the deadline: the last attempt happens there.
+    assert_eq!(offsets(&log, origin), [ms(0), ms(100), ms(200)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_hint_longer_than_the_backoff_is_honoured() {
+    let (step, log) = Hinted::new(Hint::RetryAfter(Duration::from_secs(7)), 3);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(step.retry(exact_retry()))
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+    assert_eq!(offsets(&log, origin), [ms(0), ms(7_000), ms(14_000)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backoff_longer_than_the_retry_after_hint_wins() {
+    let retry = exact_retry().with_initial_delay(ms(500));
+    let (step, log) = Hinted::new(Hint::RetryAfter(ms(100)), 3);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(step.retry(retry))
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+    assert_eq!(offsets(&log, origin), [ms(0), ms(500), ms(1_500)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_retry_after_hint_is_cut_to_the_timeout_without_a_panic() {
+    let (step, log) = Hinted::new(Hint::RetryAfter(Duration::MAX), usize::MAX);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(step.retry(exact_retry()).timeout(Duration::from_secs(1)))
+        .run(&Context::new())
+        .await;
+    assert_eq!(report.outcome, PlanOutcome::TimedOut);
+    assert_eq!(offsets(&log, origin), [ms(0), ms(1_000)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_poll_hint_without_a_timeout_waits_at_most_the_duration_bound() {
+    let (step, log) = Hinted::new(Hint::Poll(Duration::MAX), 2);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(step.retry(exact_retry()))
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+    assert_eq!(
+        offsets(&log, origin),
+        [Duration::ZERO, init_core::MAX_DURATION]
+    );
 }
 
 /// A hand-written step whose error comes from `?` on a standard error.

@@ -137,3 +137,85 @@ async fn the_plan_deadline_stops_the_running_step() {
     assert_eq!(second.elapsed, Duration::from_secs(1));
     assert_eq!(report.step("third").unwrap().status, StepStatus::Skipped);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_beyond_the_bound_is_invalid_not_a_panic() {
+    // What `entrypoint --timeout 18446744073709551615` builds.
+    let step = Scripted::ok("db");
+    let report = Plan::new("p")
+        .step(step.clone())
+        .with_deadline(Duration::from_secs(u64::MAX))
+        .run(&Context::new())
+        .await;
+
+    assert_eq!(report.outcome, PlanOutcome::Invalid);
+    assert_eq!(report.exit_code(), 2);
+    assert_eq!(
+        report.error.as_deref(),
+        Some("deadline = 18446744073709551615s: expected a duration of at most 365 days")
+    );
+    assert_eq!(step.attempts(), 0, "nothing runs");
+}
+
+#[tokio::test(start_paused = true)]
+async fn step_timeouts_and_delays_beyond_the_bound_are_invalid_naming_the_step() {
+    let huge = Duration::MAX;
+    let report = Plan::new("p")
+        .step(Scripted::ok("a").timeout(huge))
+        .step(Scripted::ok("b").attempt_timeout(huge))
+        .step(Scripted::ok("c").retry(Retry::new().with_max_delay(huge)))
+        .run(&Context::new())
+        .await;
+
+    assert_eq!(report.outcome, PlanOutcome::Invalid);
+    let error = report.error.unwrap();
+    for expected in [
+        "step \"a\": invalid policy: timeout = 18446744073709551615.999999999s",
+        "step \"b\": invalid policy: attempt_timeout = 18446744073709551615.999999999s",
+        "step \"c\": invalid policy: max_delay = 18446744073709551615.999999999s",
+    ] {
+        assert!(error.contains(expected), "{error:?} lacks {expected:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_at_the_bound_runs() {
+    let report = Plan::new("p")
+        .step(Scripted::ok("db").timeout(init_core::MAX_DURATION))
+        .with_deadline(init_core::MAX_DURATION)
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+}
+
+/// A hand-written step whose `policy()` answers differently once validation is over.
+#[derive(Debug, Default)]
+struct Fickle(std::sync::atomic::AtomicU32);
+
+#[init_core::async_trait]
+impl init_core::Step for Fickle {
+    fn name(&self) -> &str {
+        "fickle"
+    }
+    fn policy(&self) -> Policy {
+        let calls = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let huge = if calls == 0 { ms(100) } else { Duration::MAX };
+        Policy::new()
+            .with_retry(Retry::never())
+            .with_timeout(huge)
+            .with_attempt_timeout(huge)
+    }
+    async fn run(&self, _: &Context) -> Result<(), init_core::StepError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_that_grows_after_validation_cannot_overflow_the_clock() {
+    let report = Plan::new("p")
+        .step(Fickle::default())
+        .with_deadline(Duration::from_secs(60))
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+}

@@ -248,7 +248,8 @@ impl Command {
     }
 
     /// How long the program's process group gets between `SIGTERM` and `SIGKILL` when the
-    /// attempt is cancelled or times out (default 5 s; zero sends `SIGKILL` right away).
+    /// attempt is cancelled or times out (default 5 s; zero sends `SIGKILL` right away; at most
+    /// [`MAX_DURATION`](init_core::MAX_DURATION), checked by validation).
     ///
     /// ```
     /// use std::time::Duration;
@@ -409,6 +410,7 @@ impl Step for Command {
                 _ => {}
             }
         }
+        init_core::check_duration("kill_grace", self.grace).map_err(|e| e.context(&label))?;
         if let Some(code) = self
             .transient_exit_codes
             .iter()
@@ -762,7 +764,9 @@ async fn wait(leader: &mut Option<Child>) -> io::Result<ExitStatus> {
 
 /// Waits until the group is gone or `grace` has passed, then `SIGKILL`s it and reaps.
 fn reap_group(mut leader: Option<Child>, pgid: Pid, grace: Duration) {
-    let deadline = Instant::now() + grace;
+    // Validation bounds `grace`; a sum past the clock's range would mean "never": kill now.
+    let deadline = Instant::now().checked_add(grace);
+    let deadline = deadline.unwrap_or_else(Instant::now);
     let mut killed = grace.is_zero();
     loop {
         reap_members(pgid);
@@ -780,7 +784,7 @@ fn reap_group(mut leader: Option<Child>, pgid: Pid, grace: Duration) {
             let _ = killpg(pgid, Signal::SIGKILL);
             killed = true;
         }
-        if killed && now >= deadline + REAP_LIMIT {
+        if killed && now.saturating_duration_since(deadline) >= REAP_LIMIT {
             // Unreapable (not our children, or stuck in the kernel): the runtime's orphan
             // queue takes the program.
             return;

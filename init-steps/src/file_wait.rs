@@ -27,7 +27,7 @@ const DEFAULT_READ_LIMIT: u64 = 1024 * 1024;
 /// # Cadence and errors
 ///
 /// A path that does not exist yet, is empty, or lacks the string is a transient failure,
-/// looked at again after 100 ms ([`StepError::with_retry_after`]). An error that waiting cannot
+/// looked at again after 100 ms ([`StepError::with_poll_after`]). An error that waiting cannot
 /// fix (permission denied, a path component that is a file, a directory where a file's content
 /// is expected) is permanent.
 ///
@@ -137,7 +137,7 @@ impl FileWait {
     }
 
     fn not_yet(&self, why: impl std::fmt::Display) -> StepError {
-        StepError::transient(format!("{}: {why}", self.path.display())).with_retry_after(POLL_AFTER)
+        StepError::transient(format!("{}: {why}", self.path.display())).with_poll_after(POLL_AFTER)
     }
 
     /// `path: not a directory`, classified by the error's kind.

@@ -174,7 +174,7 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 /// Classifies a failed request. `what` names the target (a URL without credentials).
 ///
 /// - a certificate that does not verify: permanent, saying what did not verify;
-/// - a refused or reset connection: transient, and polled again soon (`retry_after`);
+/// - a refused or reset connection: transient, and polled again soon (`with_poll_after`);
 /// - a name that does not resolve, a timeout, other connection and body errors: transient,
 ///   on the policy's backoff;
 /// - an invalid request (bad URL or header): invalid.
@@ -200,7 +200,7 @@ pub(crate) fn classify_error(err: reqwest::Error, what: &str) -> StepError {
     if let Some(why) = refused {
         // The message says it all; hyper's chain would repeat it three times.
         return StepError::transient(format!("{what}: {why}"))
-            .with_retry_after(Duration::from_millis(50));
+            .with_poll_after(Duration::from_millis(50));
     }
     let message = if err.is_connect() {
         format!("{what}: cannot connect")

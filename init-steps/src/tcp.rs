@@ -46,7 +46,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// why (`postgres:5432: connection refused`).
 ///
 /// - When every pending target was resolved and refused the connection (or reset it), the next
-///   attempt comes after 10 ms ([`StepError::with_retry_after`]): a port that opens is noticed
+///   attempt comes after 10 ms ([`StepError::with_poll_after`]): a port that opens is noticed
 ///   within tens of milliseconds.
 /// - A name that does not resolve (yet), an address that is unreachable, or a connection that
 ///   times out waits for the policy's backoff instead ([`Retry::wait`](init_core::Retry::wait):
@@ -510,7 +510,7 @@ fn combine(mut failures: Vec<Failure>) -> StepError {
         StepError::transient(texts.join("; "))
     };
     if fast {
-        error.with_retry_after(REFUSED_RETRY_AFTER)
+        error.with_poll_after(REFUSED_RETRY_AFTER)
     } else {
         error
     }
@@ -535,7 +535,7 @@ mod tests {
 
         let err = wait.run(&ctx).await.unwrap_err();
         assert_eq!(err.to_string(), refused);
-        assert_eq!(err.retry_after(), Some(REFUSED_RETRY_AFTER));
+        assert_eq!(err.poll_after(), Some(REFUSED_RETRY_AFTER));
         let first = lookup_time(&wait).expect("the lookup is remembered");
         assert_eq!(wait.run(&ctx).await.unwrap_err().to_string(), refused);
         assert_eq!(
@@ -664,7 +664,7 @@ mod tests {
         assert_eq!(failure.error.to_string(), "db:5432: connection refused");
         assert!(failure.fast);
         assert_eq!(
-            combine(vec![failure]).retry_after(),
+            combine(vec![failure]).poll_after(),
             Some(REFUSED_RETRY_AFTER)
         );
     }
@@ -704,7 +704,7 @@ mod tests {
             "db:5432: connection refused; cache:6379: cannot resolve cache"
         );
         assert!(both.is_transient());
-        assert_eq!(both.retry_after(), None);
-        assert_eq!(only_refused.retry_after(), Some(REFUSED_RETRY_AFTER));
+        assert_eq!(both.poll_after(), None);
+        assert_eq!(only_refused.poll_after(), Some(REFUSED_RETRY_AFTER));
     }
 }

@@ -272,3 +272,42 @@ async fn validate_refuses_nothing_to_add_a_bad_mode_and_the_system_bundle_as_des
          expected another file (a rerun would add the certificates twice)"
     );
 }
+
+#[tokio::test]
+async fn validity_dates_at_the_ends_of_the_calendar_are_checked_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = |name: &str, from: (i32, u8, u8), to: (i32, u8, u8)| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.not_before = date_time_ymd(from.0, from.1, from.2);
+        params.not_after = date_time_ymd(to.0, to.1, to.2);
+        let key = KeyPair::generate().unwrap();
+        let path = dir.path().join(format!("{name}.pem"));
+        write(&path, &params.self_signed(&key).unwrap().pem());
+        path
+    };
+    let forever = pem("forever", (1950, 1, 1), (9999, 12, 31));
+    let future = pem("future", (9999, 1, 1), (9999, 12, 31));
+    let ancient = pem("ancient", (1950, 1, 1), (1950, 1, 2));
+
+    let dest = dir.path().join("ca.crt");
+    let step = CaBundle::new(&dest)
+        .without_system_bundle()
+        .pem_file(&forever)
+        .pem_file(&future);
+    step.validate(&ValidateContext::process()).unwrap();
+    step.run(&Context::new()).await.unwrap();
+    assert_eq!(certificate_count(&fs::read_to_string(&dest).unwrap()), 2);
+
+    let err = CaBundle::new(&dest)
+        .without_system_bundle()
+        .pem_file(&ancient)
+        .validate(&ValidateContext::process())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("certificate \"CN=ancient\" expired on 1950-01-02"),
+        "{err}"
+    );
+}

@@ -491,3 +491,25 @@ async fn vault_token_is_masked_in_a_command_before_any_vault_step() {
     assert!(text.contains("token is [redacted]"), "{text}");
     assert!(!text.contains("hvs.CAESIJtoken"), "{text}");
 }
+
+#[tokio::test]
+async fn a_kill_grace_beyond_the_bound_is_invalid_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let step = Command::shell(format!("touch {}", marker.display())).kill_grace(Duration::MAX);
+    assert_eq!(
+        step.validate(&ValidateContext::process())
+            .unwrap_err()
+            .to_string(),
+        "sh: kill_grace = 18446744073709551615.999999999s: expected a duration of at most 365 days"
+    );
+    let report = Plan::new("p").step(step).run(&Context::new()).await;
+    assert_eq!(report.outcome, Outcome::Invalid);
+    assert!(!marker.exists(), "the program ran");
+    assert!(
+        Command::new(["true"])
+            .kill_grace(init_core::MAX_DURATION)
+            .validate(&ValidateContext::process())
+            .is_ok()
+    );
+}

@@ -656,3 +656,33 @@ fn bad_settings_fail_validation_naming_the_input() {
         assert!(!message.contains("break"), "header values are never shown");
     }
 }
+
+#[tokio::test]
+async fn retry_after_zero_from_a_real_server_still_backs_off() {
+    // Before: the zero hint replaced the backoff, 154 requests in 200 ms.
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&requests);
+    let router = Router::new().route(
+        "/health",
+        get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "0")],
+                    "busy",
+                )
+            }
+        }),
+    );
+    let addr = serve(router).await;
+
+    let wait = HttpWait::get(format!("http://{addr}/health")).timeout(Duration::from_secs(1));
+    let report = run(wait).await;
+
+    assert_eq!(report.outcome, Outcome::TimedOut);
+    // The wait policy's delays are at least 100, 200 and 400 ms: attempts at 0, 0.1, 0.3 and
+    // 0.7 s at the earliest, and a last one at the deadline.
+    let n = requests.load(Ordering::SeqCst);
+    assert!((2..=5).contains(&n), "{n} requests in one second");
+}

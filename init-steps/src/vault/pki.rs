@@ -14,6 +14,10 @@ use super::client::{ApiPath, VaultSession, string_list, validate_path};
 use super::files::{FileOut, write_all};
 use crate::atomic::validate_mode;
 
+/// The longest `ttl` asked for: far past any role's `max_ttl`, well inside what Vault parses
+/// (Go's durations end at 292 years).
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// Issues a certificate and its private key from a role of the PKI secrets engine:
 /// `POST /v1/<mount>/issue/<role>`
 /// (<https://developer.hashicorp.com/vault/api-docs/secret/pki#generate-certificate-and-key>).
@@ -136,7 +140,8 @@ impl PkiIssue {
         self
     }
 
-    /// Asks for this lifetime (Vault caps it at the role's `max_ttl`).
+    /// Asks for this lifetime (Vault caps it at the role's `max_ttl`); at most 100 years,
+    /// checked by validation.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -288,6 +293,11 @@ fn rfc3339(unix: i64) -> String {
     )
 }
 
+/// `to - from` in seconds, saturating: Vault's `expiration` is any number a reply holds.
+fn seconds_between(from: i64, to: i64) -> i64 {
+    to.saturating_sub(from)
+}
+
 fn string_field<'a>(data: &'a Value, field: &str, subject: &str) -> Result<&'a str, StepError> {
     data[field]
         .as_str()
@@ -331,6 +341,11 @@ impl Step for PkiIssue {
         if self.ttl.is_some_and(|t| t.as_secs() == 0) {
             return Err(StepError::invalid(format!(
                 "{subject}: ttl: expected one second or more"
+            )));
+        }
+        if let Some(ttl) = self.ttl.filter(|t| *t > MAX_TTL) {
+            return Err(StepError::invalid(format!(
+                "{subject}: ttl = {ttl:?}: expected at most 100 years"
             )));
         }
         validate_mode(self.mode, &subject)?;
@@ -444,7 +459,7 @@ impl Step for PkiIssue {
             common_name = %self.common_name,
             serial,
             expires_at = expiration.map(rfc3339).as_deref(),
-            expires_in_s = expiration.map(|e| e - now),
+            expires_in_s = expiration.map(|e| seconds_between(now, e)),
             files = ?written,
             "issued certificate"
         );
@@ -461,6 +476,38 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_735_689_600), "2025-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_827_696), "2000-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn any_expiration_in_a_reply_formats_and_subtracts_without_overflow() {
+        for expiration in [i64::MIN, -1, i64::MAX] {
+            assert!(!rfc3339(expiration).is_empty());
+        }
+        assert_eq!(seconds_between(1_000, i64::MIN), i64::MIN);
+        assert_eq!(seconds_between(-1_000, i64::MAX), i64::MAX);
+        assert_eq!(seconds_between(1_000, 4_600), 3_600);
+    }
+
+    #[test]
+    fn a_ttl_beyond_100_years_is_invalid() {
+        let err = PkiIssue::new("web", "w")
+            .publish("tls")
+            .ttl(Duration::MAX)
+            .validate(&ValidateContext::process())
+            .unwrap_err();
+        assert!(err.is_invalid());
+        assert!(
+            err.to_string()
+                .ends_with("ttl = 18446744073709551615.999999999s: expected at most 100 years"),
+            "{err}"
+        );
+        assert!(
+            PkiIssue::new("web", "w")
+                .publish("tls")
+                .ttl(MAX_TTL)
+                .validate(&ValidateContext::process())
+                .is_ok()
+        );
     }
 
     #[test]
