@@ -852,12 +852,12 @@ mod tests {
         assert!(err.to_string().starts_with("VAULT_ADDR is not set"));
         let ctx = Context::with_env([("VAULT_ADDR", "vault:8200")]);
         assert!(Vault::from_env().endpoint(&ctx).unwrap_err().is_invalid());
-        assert!(
-            Vault::from_env()
-                .with_address("ftp://v")
-                .validate()
-                .is_err()
-        );
+        let cx = ValidateContext::with_env([("VAULT_ADDR", "http://ok:8200")]);
+        let err = Vault::from_env()
+            .with_address("ftp://v")
+            .validate(&cx)
+            .unwrap_err();
+        assert!(err.to_string().starts_with("vault address \"ftp://v\""), "{err}");
         let ctx = Context::with_env([("VAULT_ADDR", "http://v"), ("VAULT_SKIP_VERIFY", "yes")]);
         let err = Vault::from_env().endpoint(&ctx).unwrap_err();
         assert!(err.to_string().contains("VAULT_SKIP_VERIFY = \"yes\""));
