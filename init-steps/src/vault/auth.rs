@@ -281,7 +281,8 @@ async fn login(
 ///     .kubernetes_login("orders")
 ///     .mount("k8s-prod")
 ///     .jwt_file("/var/run/secrets/tokens/vault");
-/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
+/// let cx = init_core::ValidateContext::with_env([("VAULT_ADDR", "https://vault.vault:8200")]);
+/// assert!(login.validate(&cx).is_ok());
 /// ```
 #[derive(Debug, Clone)]
 pub struct KubernetesLogin {
@@ -355,7 +356,8 @@ impl Step for KubernetesLogin {
 ///     .approle_login("db-migrator")
 ///     .secret_id_file("/vault/approle/secret-id")
 ///     .mount("approle-ci");
-/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
+/// let cx = init_core::ValidateContext::with_env([("VAULT_ADDR", "https://vault.vault:8200")]);
+/// assert!(login.validate(&cx).is_ok());
 /// ```
 #[derive(Debug, Clone)]
 pub struct AppRoleLogin {
@@ -569,9 +571,10 @@ impl Step for AppRoleLogin {
 /// ```
 /// use init_core::Step;
 /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").jwt_file("/run/ci/id-token");
-/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
+/// let cx = init_core::ValidateContext::with_env([("VAULT_ADDR", "https://vault.vault:8200")]);
+/// assert!(login.validate(&cx).is_ok());
 /// let no_jwt = init_steps::vault::Vault::from_env().jwt_login("ci");
-/// assert!(no_jwt.validate(&init_core::ValidateContext::process()).is_err());
+/// assert!(no_jwt.validate(&cx).is_err());
 /// ```
 #[derive(Debug, Clone)]
 pub struct JwtLogin {

@@ -857,7 +857,10 @@ mod tests {
             .with_address("ftp://v")
             .validate(&cx)
             .unwrap_err();
-        assert!(err.to_string().starts_with("vault address \"ftp://v\""), "{err}");
+        assert!(
+            err.to_string().starts_with("vault address \"ftp://v\""),
+            "{err}"
+        );
         let ctx = Context::with_env([("VAULT_ADDR", "http://v"), ("VAULT_SKIP_VERIFY", "yes")]);
         let err = Vault::from_env().endpoint(&ctx).unwrap_err();
         assert!(err.to_string().contains("VAULT_SKIP_VERIFY = \"yes\""));
