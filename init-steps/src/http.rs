@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, ErrorClass, Policy, Step, StepError, ValidateContext, async_trait};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -576,7 +576,7 @@ fn unexpected_status(
             " (redirects are not followed: expect this status, or follow same-origin redirects)",
         );
     }
-    if matches!(status.as_u16(), 401 | 403 | 407) {
+    if http_client::wait_status_class(status) == ErrorClass::Permanent {
         return StepError::permanent(message);
     }
     let error = StepError::transient(message);

@@ -274,7 +274,9 @@ fn read_file(path: &Path, kind: &str, family: Family, what: &str) -> Result<Vec<
     })
 }
 
-/// Whether an HTTP status is worth retrying: 408, 429 and every 5xx are; the rest are not.
+/// Whether an HTTP error status is worth retrying for a one-shot step: 408, 429 and every 5xx
+/// are; the rest (400, 404 included: the server is up and answered) are not. Waits use
+/// [`wait_status_class`].
 pub(crate) fn status_class(status: reqwest::StatusCode) -> ErrorClass {
     if status.is_server_error()
         || status == reqwest::StatusCode::TOO_MANY_REQUESTS
@@ -283,6 +285,17 @@ pub(crate) fn status_class(status: reqwest::StatusCode) -> ErrorClass {
         ErrorClass::Transient
     } else {
         ErrorClass::Permanent
+    }
+}
+
+/// Whether an HTTP status outside what a wait expects is worth polling again: every status
+/// is (an application answers 404 or 503 while it boots, an ingress 404 until its rules load),
+/// except refused credentials (401, 403, 407), which no wait fixes.
+pub(crate) fn wait_status_class(status: reqwest::StatusCode) -> ErrorClass {
+    if matches!(status.as_u16(), 401 | 403 | 407) {
+        ErrorClass::Permanent
+    } else {
+        ErrorClass::Transient
     }
 }
 

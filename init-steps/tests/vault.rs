@@ -915,6 +915,51 @@ async fn a_dr_secondary_or_a_node_removed_from_its_cluster_fails_vault_ready_at_
     }
 }
 
+/// An ingress in front of Vault: `sys/health` answers `status` (with the ingress's own body)
+/// for the first `first` requests, then what an active Vault answers.
+async fn ingress_before_vault(status: u16, first: usize) -> String {
+    use axum::response::IntoResponse;
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let router = axum::Router::new().route(
+        "/v1/sys/health",
+        axum::routing::get(move || {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n < first {
+                    let status = axum::http::StatusCode::from_u16(status).unwrap();
+                    (status, "default backend - not vault\n").into_response()
+                } else {
+                    axum::Json(json!({"initialized": true, "sealed": false, "standby": false}))
+                        .into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn vault_ready_waits_through_an_ingress_404_but_not_a_refused_credential() {
+    // A wait polls through what an ingress answers while it starts, as HttpWait does.
+    let address = ingress_before_vault(404, 2).await;
+    let ctx = Context::with_env([("VAULT_ADDR", address.as_str())]);
+    let line = run_alone(VaultReady::new().retry(fast()), &ctx).await;
+    assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
+    assert_eq!(line.attempts, 3);
+
+    let address = ingress_before_vault(403, usize::MAX).await;
+    let ctx = Context::with_env([("VAULT_ADDR", address.as_str())]);
+    let line = run_alone(VaultReady::new().retry(fast()), &ctx).await;
+    assert_eq!(line.attempts, 1, "{line:?}");
+    assert_eq!(
+        line.error.as_deref(),
+        Some("sys/health: permission denied (403)")
+    );
+}
+
 #[tokio::test]
 async fn a_sealed_vault_makes_logins_transient() {
     let double = orders_vault().await;

@@ -1,12 +1,12 @@
 //! `VaultReady`: waits until `sys/health` says Vault is initialized, unsealed and active.
 
-use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, ErrorClass, Policy, Step, StepError, ValidateContext, async_trait};
 use reqwest::Method;
 use serde_json::Value;
 
 use super::client::{Api, ApiPath, Vault};
 use super::error;
-use crate::http_client::Family;
+use crate::http_client::{self, Family};
 
 impl Vault {
     /// A step that waits for this Vault to be ready; see [`VaultReady`].
@@ -42,7 +42,7 @@ impl Vault {
 /// | 503 | sealed | transient (an operator or an auto-unseal unseals it) |
 /// | 472 | disaster-recovery secondary (active or standby node of it) | **permanent**: a DR secondary serves no client requests until an operator promotes it, which no wait brings about |
 /// | 530 | removed from its cluster | **permanent**: a removed node does not rejoin by itself |
-/// | other | not Vault's answer (a proxy's 404, say) | as [`Vault`]'s errors are classified |
+/// | other | not Vault's answer: an ingress or proxy in front of a Vault that is starting (a 404 until its rules load) | transient, as for [`HttpWait`](crate::http::HttpWait), except 401, 403 and 407 (permanent) |
 ///
 /// The request carries no namespace: `sys/health` lives in the root namespace. As a wait, the
 /// step waits out an ingress's placeholder TLS certificate while it starts (see the
@@ -173,7 +173,18 @@ impl Step for VaultReady {
             }
             501 => return Err(not_ready("vault is not initialized")),
             503 => return Err(not_ready("vault is sealed")),
-            _ => return Err(error::from_reply(&reply, subject)),
+            // Not one of Vault's health answers: an ingress or proxy in front of a Vault that
+            // is starting (a 404 until its rules load, a 502). A wait polls on, as HttpWait
+            // does, except for refused credentials.
+            _ => {
+                let err = error::from_reply(&reply, subject);
+                return Err(match http_client::wait_status_class(reply.status) {
+                    ErrorClass::Transient if err.is_permanent() => {
+                        StepError::transient(err.to_string())
+                    }
+                    _ => err,
+                });
+            }
         };
         // A 200 from something that is not Vault (a proxy's error page) must not count.
         if body["initialized"] != Value::Bool(true) || body["sealed"] != Value::Bool(false) {
