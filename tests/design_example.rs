@@ -47,7 +47,9 @@ fn the_design_example_builds_the_plan_it_describes() {
 
 #[test]
 fn the_design_example_validates_all_but_the_missing_template() {
-    let err = design_plan().validate(&Context::new()).unwrap_err();
+    // The environment the pod gives it: the Vault steps check `VAULT_ADDR` at validation.
+    let env = Context::with_env([("VAULT_ADDR", "https://vault.vault:8200")]);
+    let err = design_plan().validate(&env).unwrap_err();
     assert_eq!(err.problems().len(), 1, "{err}");
     assert!(
         err.problems()[0].contains("/templates/app.toml.j2"),

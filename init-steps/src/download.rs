@@ -14,7 +14,7 @@ use sha2::Digest as _;
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
 use crate::hex::hex;
-use crate::http_client::{self, Redirects, TlsOptions};
+use crate::http_client::{self, Family, Redirects, TlsOptions};
 
 /// The default size cap: 1 GiB.
 const DEFAULT_MAX_SIZE: u64 = 1 << 30;
@@ -29,8 +29,12 @@ const DEFAULT_MAX_SIZE: u64 = 1 << 30;
 /// - **Atomic**: the body streams into a temp file next to the destination while it is
 ///   hashed; the file replaces the destination only once it is complete and verified.
 /// - **Retried** (by the executor) on network errors, 408, 429 and 5xx; any other HTTP status
-///   is permanent. Redirects are followed (up to 10, never from https to http; to the same
-///   host only when the URL carries credentials).
+///   (400, 404 included: the server is up and answered) is permanent. Redirects are followed
+///   (up to 10, to the same host only when the URL carries credentials); more than 10, or one
+///   from https to http, is permanent. A certificate that does not verify is permanent, except
+///   one not valid *yet*, which is retried once it is; a CA file that is missing when the step
+///   runs is permanent, naming it (see the table in the `http_client` module, summed up in the
+///   README).
 ///
 /// With [`unpack_tar_gz`](Self::unpack_tar_gz) the destination is a directory: the archive is
 /// verified, every entry checked (no absolute path, no `..`, link targets inside the
@@ -279,7 +283,9 @@ impl Step for Download {
             }
             atomic::validate_mode(mode, &self.name)?;
         }
-        self.tls().validate(&self.name)
+        let tls = self.tls();
+        tls.validate(&self.name)?;
+        tls.check_files(&self.name)
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
@@ -290,12 +296,13 @@ impl Step for Download {
         } else {
             Redirects::SameOrigin
         };
-        let client = http_client::build_client(&self.tls(), redirects, &self.name)?;
+        let client =
+            http_client::build_client(&self.tls(), redirects, Family::OneShot, &self.name)?;
         let mut response = client
             .get(url)
             .send()
             .await
-            .map_err(|e| http_client::classify_error(e, &shown))?;
+            .map_err(|e| http_client::classify_error(e, Family::OneShot, &shown))?;
         let status = response.status();
         if !status.is_success() {
             let mut err = StepError::with_class(
@@ -334,7 +341,7 @@ impl Step for Download {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| http_client::classify_error(e, &shown))?
+            .map_err(|e| http_client::classify_error(e, Family::OneShot, &shown))?
         {
             total += chunk.len() as u64;
             if total > self.max_size {

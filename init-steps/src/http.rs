@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, ErrorClass, Policy, Step, StepError, ValidateContext, async_trait};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use crate::http_client::{self, Redirects, TlsOptions};
+use crate::http_client::{self, Family, Redirects, TlsOptions};
 
 /// The default limit on the body read for the body checks.
 const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -42,13 +42,20 @@ const SHOWN_VALUE_MAX: usize = 80;
 /// - A refused or reset connection is transient and polled again soon; a name that does not
 ///   resolve, a request that times out, and other connection errors are transient on the
 ///   policy's backoff.
-/// - A status that is not expected is transient (an application that is still booting answers
-///   404 or 503 for a while; `Retry-After` is honoured), except 401, 403 and 407: a wait cannot
-///   fix refused credentials, so those are permanent.
+/// - A status that is not expected is transient, 400 and 404 included (an application that is
+///   still booting answers 404 or 503 for a while; `Retry-After` is honoured), except 401, 403
+///   and 407: a wait cannot fix refused credentials, so those are permanent. One-shot steps
+///   (`Download`, Vault) differ here: for them 400 and 404 are permanent.
 /// - A body that fails a check (too short, not JSON yet, the wrong value) is transient; a body
 ///   over the limit is permanent.
-/// - A TLS certificate that does not verify is permanent, and the message says what did not
-///   verify.
+/// - With [`follow_redirects`](Self::follow_redirects), more than 10 redirects, or one from
+///   https to http, is permanent.
+/// - TLS: a certificate signed by an unknown issuer or for another host name is transient (an
+///   ingress serves its placeholder certificate while it starts, until the real one is
+///   issued), and so is one not valid *yet* (retried once it is); an expired or revoked
+///   certificate, or a refused client certificate, is permanent. The message says what did not
+///   verify. A CA or client-certificate file that does not exist yet is waited for; one that
+///   exists at validation must hold PEM.
 ///
 /// Header values that are credentials (`Authorization`, `Cookie`, names with `auth`, `token`,
 /// `secret`, `password` or `key` in them, and [`with_secret_header`](Self::with_secret_header)) are
@@ -278,7 +285,8 @@ impl HttpWait {
 
     /// Follows redirects to the same scheme, host and port (up to 10), so that headers with
     /// credentials never reach another host. A redirect elsewhere is returned as it is, and
-    /// its 3xx status is checked against the expected set.
+    /// its 3xx status is checked against the expected set. More than 10 redirects, or one from
+    /// https to plain http (even on the same host), is a permanent error.
     ///
     /// ```
     /// use init_steps::http::HttpWait;
@@ -355,7 +363,8 @@ impl HttpWait {
         if let Some(client) = &*cached {
             return Ok(client.clone());
         }
-        let client = http_client::build_client(&self.tls, self.redirects, &self.name)?;
+        let client =
+            http_client::build_client(&self.tls, self.redirects, Family::Wait, &self.name)?;
         *cached = Some(client.clone());
         Ok(client)
     }
@@ -420,6 +429,7 @@ impl Step for HttpWait {
         self.status()?;
         self.headers()?;
         self.tls.validate(&self.name)?;
+        self.tls.check_files(&self.name)?;
         let has_body_checks = self.body_contains.is_some() || !self.json.is_empty();
         if self.method == Method::HEAD && has_body_checks {
             return Err(StepError::invalid(format!(
@@ -475,7 +485,7 @@ impl Step for HttpWait {
             .timeout(self.request_timeout)
             .send()
             .await
-            .map_err(|e| http_client::classify_error(e, &what))?;
+            .map_err(|e| http_client::classify_error(e, Family::Wait, &what))?;
         let status = response.status();
         if !expected.contains(status) {
             return Err(unexpected_status(
@@ -488,7 +498,7 @@ impl Step for HttpWait {
         if self.body_contains.is_none() && self.json.is_empty() {
             return Ok(());
         }
-        let body = http_client::read_capped(response, self.body_limit, &what).await?;
+        let body = http_client::read_capped(response, self.body_limit, Family::Wait, &what).await?;
         self.check_body(&what, &body)
     }
 }
@@ -566,7 +576,7 @@ fn unexpected_status(
             " (redirects are not followed: expect this status, or follow same-origin redirects)",
         );
     }
-    if matches!(status.as_u16(), 401 | 403 | 407) {
+    if http_client::wait_status_class(status) == ErrorClass::Permanent {
         return StepError::permanent(message);
     }
     let error = StepError::transient(message);

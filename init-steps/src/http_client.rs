@@ -1,6 +1,32 @@
 //! The HTTP client shared by the `http`, `vault` and `download` families: reqwest over rustls
 //! (ring provider, no OpenSSL), system roots plus an optional extra CA file, an optional client
 //! certificate, explicit redirect rules, and the classification of HTTP failures.
+//!
+//! # Which failures a retry can fix
+//!
+//! Two kinds of steps use this client, and they classify some failures differently
+//! ([`Family`]): a **wait** ([`HttpWait`](crate::http::HttpWait),
+//! [`VaultReady`](crate::vault::VaultReady)) exists to poll something that is starting, while a
+//! **one-shot** step ([`Download`](crate::download::Download), the Vault logins and reads) expects
+//! a server that is up, and retries only what a few attempts over seconds can fix.
+//!
+//! | failure | wait | one-shot | why |
+//! |---|---|---|---|
+//! | connection refused or reset | transient, polled again after ~50 ms | transient, polled again after ~50 ms | the server is starting |
+//! | name not resolvable, connect or attempt timeout, a connection dropped mid-body | transient (policy backoff) | transient (policy backoff) | DNS, endpoints and load balancers catch up |
+//! | certificate not valid **yet** (`not_before` within 5 min) | transient, retried once it is valid | transient, retried once it is valid | a certificate issued a moment ago, or a clock a little behind the issuer's |
+//! | certificate not valid yet by more than 5 min | permanent | permanent | a clock that is wrong, or a certificate dated in the future: no retry fixes it soon |
+//! | certificate signed by an **unknown issuer**, or **not valid for the host name** | transient | permanent | while an ingress controller starts, or until cert-manager has issued the real certificate, it serves its placeholder (`Kubernetes Ingress Controller Fake Certificate`): a wait outlasts that; a one-shot step has a server that should be ready, so the CA file or the address is wrong |
+//! | certificate **expired**, revoked, badly signed, or refused for another reason; no certificate presented; our client certificate refused (mTLS) | permanent | permanent | not a start-up state: a person must act |
+//! | more than 10 redirects, or a redirect from https down to plain http | permanent | permanent | the same configuration loops or downgrades again |
+//! | a CA or client-certificate file that does not exist | transient (it may be written by a sibling step) | permanent, naming the file | a one-shot step runs after the steps that make its files |
+//! | a CA or client-certificate file that is not PEM | invalid | invalid | a configuration error |
+//!
+//! HTTP statuses: a wait keeps polling any status outside its expected set except 401, 403 and
+//! 407 (an application answers 404 or 503 while it boots), while one-shot steps retry only 408,
+//! 429 and 5xx ([`status_class`]) and treat 400, 404 and the other 4xx as permanent: the server
+//! is up and answered for good. Vault adds its own meanings (sealed, standby, rate limited:
+//! transient) in `vault::error`.
 
 use std::error::Error as StdError;
 use std::path::{Path, PathBuf};
@@ -35,6 +61,84 @@ impl TlsOptions {
             _ => Ok(()),
         }
     }
+
+    /// Checks the files that exist now: the CA file and the client certificate must hold PEM
+    /// certificates, the client key a PEM private key. A file that does not exist yet passes
+    /// (an earlier step of the plan may write it; [`build_client`] names it if it is still
+    /// missing when the step runs).
+    pub(crate) fn check_files(&self, what: &str) -> Result<(), StepError> {
+        let files = [
+            (&self.ca_file, Pem::Certificates, "CA file"),
+            (&self.client_cert, Pem::Certificates, "client certificate"),
+            (&self.client_key, Pem::PrivateKey, "client key"),
+        ];
+        for (path, pem, kind) in files {
+            if let Some(path) = path {
+                check_pem_file(path, pem, &format!("{what}: {kind} {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a PEM file named by configuration must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pem {
+    /// One or more certificates (a CA bundle, a client certificate and its chain).
+    Certificates,
+    /// A private key (PKCS #8, PKCS #1 or SEC1).
+    PrivateKey,
+}
+
+/// Checks the file at `path` as it is now, for validation: `Ok(false)` when it does not exist,
+/// `Ok(true)` when it holds what `pem` says, and an invalid error starting with `name`
+/// otherwise (unreadable, a directory, not PEM). A key's content is never shown.
+pub(crate) fn check_pem_file(path: &Path, pem: Pem, name: &str) -> Result<bool, StepError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(
+                StepError::invalid(format!("{name}: expected a readable file")).with_source(e),
+            );
+        }
+    };
+    match pem {
+        Pem::Certificates => {
+            match CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
+                Ok(certs) if !certs.is_empty() => Ok(true),
+                Ok(_) => Err(StepError::invalid(format!(
+                    "{name}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none"
+                ))),
+                Err(e) => Err(
+                    StepError::invalid(format!("{name}: expected PEM certificates")).with_source(e),
+                ),
+            }
+        }
+        Pem::PrivateKey => PrivateKeyDer::from_pem_slice(&bytes)
+            .map(|_| true)
+            .map_err(|e| {
+                StepError::invalid(format!(
+                    "{name}: expected a PEM private key (-----BEGIN PRIVATE KEY-----)"
+                ))
+                .with_source(e)
+            }),
+    }
+}
+
+/// How a family of steps treats the failures a retry may fix (see the table in the module
+/// documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// A step that polls something starting ([`Policy::wait`](init_core::Policy::wait)): an
+    /// ingress's placeholder certificate and a file not written yet are waited out.
+    Wait,
+    /// A step that expects its server up and its files in place: only what a few attempts can
+    /// fix is transient.
+    OneShot,
 }
 
 /// Which redirects a client follows.
@@ -44,7 +148,8 @@ pub(crate) enum Redirects {
     #[default]
     None,
     /// Up to 10, each to the same scheme, host and port as the request, so that credentials
-    /// (an `X-Vault-Token`, say) never travel to another host.
+    /// (an `X-Vault-Token`, say) never travel to another host. A redirect to another origin is
+    /// not followed (its 3xx is the answer); one from https down to http is an error.
     SameOrigin,
     /// Up to 10, to any host, but never from https down to plain http: for downloads that
     /// carry no credentials (release assets redirect to a CDN).
@@ -59,11 +164,27 @@ fn install_crypto_provider() {
     }
 }
 
+/// The most redirects followed for one request (reqwest's own default).
+const MAX_REDIRECTS: usize = 10;
+
+/// The error a redirect policy gives past [`MAX_REDIRECTS`]; it names the count.
+const TOO_MANY_REDIRECTS: &str = "more than 10 redirects";
+
+/// The error a redirect policy gives for a redirect from https to http.
+const DOWNGRADE: &str = "refusing a redirect from https to plain http";
+
+/// Whether following `next` would leave TLS after an https URL in `previous`.
+fn is_downgrade(next: &url::Url, previous: &[url::Url]) -> bool {
+    next.scheme() != "https" && previous.iter().any(|u| u.scheme() == "https")
+}
+
 /// Builds a client. Reads the CA and client-certificate files, so call it from `run` (an earlier
-/// step may create them), once per step.
+/// step may create them), once per step. A file that does not exist is transient for a
+/// [`Family::Wait`] and permanent for a [`Family::OneShot`], naming the file either way.
 pub(crate) fn build_client(
     tls: &TlsOptions,
     redirects: Redirects,
+    family: Family,
     what: &str,
 ) -> Result<reqwest::Client, StepError> {
     install_crypto_provider();
@@ -80,8 +201,10 @@ pub(crate) fn build_client(
                         && first.host_str() == next.host_str()
                         && first.port_or_known_default() == next.port_or_known_default()
                 });
-                if attempt.previous().len() > 10 {
-                    attempt.error("more than 10 redirects")
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    attempt.error(TOO_MANY_REDIRECTS)
+                } else if is_downgrade(attempt.url(), attempt.previous()) {
+                    attempt.error(DOWNGRADE)
                 } else if same {
                     attempt.follow()
                 } else {
@@ -89,19 +212,17 @@ pub(crate) fn build_client(
                 }
             }),
             Redirects::AnyHost => redirect::Policy::custom(|attempt| {
-                let downgrade = attempt.url().scheme() != "https"
-                    && attempt.previous().iter().any(|u| u.scheme() == "https");
-                if attempt.previous().len() > 10 {
-                    attempt.error("more than 10 redirects")
-                } else if downgrade {
-                    attempt.error("refusing a redirect from https to http")
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    attempt.error(TOO_MANY_REDIRECTS)
+                } else if is_downgrade(attempt.url(), attempt.previous()) {
+                    attempt.error(DOWNGRADE)
                 } else {
                     attempt.follow()
                 }
             }),
         });
     if let Some(ca_file) = &tls.ca_file {
-        let pem = read_file(ca_file, "CA file", what)?;
+        let pem = read_file(ca_file, "CA file", family, what)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             StepError::invalid(format!(
                 "{what}: CA file {}: expected PEM certificates",
@@ -118,9 +239,9 @@ pub(crate) fn build_client(
         builder = builder.tls_certs_merge(certs);
     }
     if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
-        let mut pem = read_file(cert, "client certificate", what)?;
+        let mut pem = read_file(cert, "client certificate", family, what)?;
         pem.push(b'\n');
-        pem.extend(read_file(key, "client key", what)?);
+        pem.extend(read_file(key, "client key", family, what)?);
         let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
             StepError::invalid(format!(
                 "{what}: client certificate {} and key {}: expected PEM certificate and private key",
@@ -142,12 +263,20 @@ pub(crate) fn build_client(
     })
 }
 
-fn read_file(path: &Path, kind: &str, what: &str) -> Result<Vec<u8>, StepError> {
-    std::fs::read(path)
-        .map_err(|e| StepError::from_error(e).context(format!("{what}: {kind} {}", path.display())))
+fn read_file(path: &Path, kind: &str, family: Family, what: &str) -> Result<Vec<u8>, StepError> {
+    std::fs::read(path).map_err(|e| {
+        let name = format!("{what}: {kind} {}", path.display());
+        if e.kind() == std::io::ErrorKind::NotFound && family == Family::OneShot {
+            StepError::permanent(name).with_source(e)
+        } else {
+            StepError::from_error(e).context(name)
+        }
+    })
 }
 
-/// Whether an HTTP status is worth retrying: 408, 429 and every 5xx are; the rest are not.
+/// Whether an HTTP error status is worth retrying for a one-shot step: 408, 429 and every 5xx
+/// are; the rest (400, 404 included: the server is up and answered) are not. Waits use
+/// [`wait_status_class`].
 pub(crate) fn status_class(status: reqwest::StatusCode) -> ErrorClass {
     if status.is_server_error()
         || status == reqwest::StatusCode::TOO_MANY_REQUESTS
@@ -156,6 +285,17 @@ pub(crate) fn status_class(status: reqwest::StatusCode) -> ErrorClass {
         ErrorClass::Transient
     } else {
         ErrorClass::Permanent
+    }
+}
+
+/// Whether an HTTP status outside what a wait expects is worth polling again: every status
+/// is (an application answers 404 or 503 while it boots, an ingress 404 until its rules load),
+/// except refused credentials (401, 403, 407), which no wait fixes.
+pub(crate) fn wait_status_class(status: reqwest::StatusCode) -> ErrorClass {
+    if matches!(status.as_u16(), 401 | 403 | 407) {
+        ErrorClass::Permanent
+    } else {
+        ErrorClass::Transient
     }
 }
 
@@ -171,9 +311,12 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
     Some(Duration::from_secs(secs.min(300)))
 }
 
-/// Classifies a failed request. `what` names the target (a URL without credentials).
+/// Classifies a failed request for a step of `family` (see the table in the module
+/// documentation). `what` names the target (a URL without credentials).
 ///
-/// - a certificate that does not verify: permanent, saying what did not verify;
+/// - a certificate that does not verify: permanent or transient as the table says, the message
+///   saying what did not verify;
+/// - more than 10 redirects, a redirect from https to http: permanent;
 /// - a refused or reset connection: transient, and polled again soon (`with_poll_after`);
 /// - a name that does not resolve, a timeout, other connection and body errors: transient,
 ///   on the policy's backoff;
@@ -181,10 +324,17 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 ///
 /// The source keeps reqwest's error without its URL: `what` names the target already, and the
 /// URL's query could carry a token.
-pub(crate) fn classify_error(err: reqwest::Error, what: &str) -> StepError {
+pub(crate) fn classify_error(err: reqwest::Error, family: Family, what: &str) -> StepError {
     let err = err.without_url();
     if let Some(tls) = find_tls_error(&err) {
-        return StepError::permanent(format!("{what}: TLS certificate did not verify: {tls}"));
+        return tls.into_error(family, what);
+    }
+    if err.is_redirect() {
+        // The policy's own error (the count, or the downgrade) is the source's text.
+        let why = err
+            .source()
+            .map_or_else(|| "redirect refused".to_owned(), ToString::to_string);
+        return StepError::permanent(format!("{what}: {why}"));
     }
     if err.is_builder() {
         return StepError::invalid(format!("{what}: invalid request")).with_source(err);
@@ -221,8 +371,54 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<std::io::ErrorKind> {
     None
 }
 
+/// How far in the future a certificate's `not_before` may be for a retry to wait for it; past
+/// that the clock (or the certificate) is wrong.
+const MAX_NOT_YET_VALID: Duration = Duration::from_secs(300);
+
+/// A TLS failure found in an error chain: what people are told, and what can fix it.
+#[derive(Debug)]
+struct TlsFailure {
+    text: String,
+    fix: TlsFix,
+}
+
+/// What can fix a TLS failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsFix {
+    /// Time: the certificate becomes valid after this long (`None` when rustls did not say).
+    Time(Option<Duration>),
+    /// An ingress that finishes starting: its placeholder certificate has an unknown issuer and
+    /// another name.
+    ServerStart,
+    /// A person.
+    Person,
+}
+
+impl TlsFailure {
+    fn person(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            fix: TlsFix::Person,
+        }
+    }
+
+    /// The error for a step of `family`, as the table in the module documentation says.
+    fn into_error(self, family: Family, what: &str) -> StepError {
+        let message = format!("{what}: TLS certificate did not verify: {}", self.text);
+        match self.fix {
+            TlsFix::Time(Some(wait)) if wait > MAX_NOT_YET_VALID => StepError::permanent(format!(
+                "{message}; is this machine's clock behind, or the certificate dated in the future?"
+            )),
+            TlsFix::Time(Some(wait)) => StepError::transient(message).with_retry_after(wait),
+            TlsFix::Time(None) => StepError::transient(message),
+            TlsFix::ServerStart if family == Family::Wait => StepError::transient(message),
+            TlsFix::ServerStart | TlsFix::Person => StepError::permanent(message),
+        }
+    }
+}
+
 /// A rustls certificate error anywhere in the chain, described for people.
-fn find_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
+fn find_tls_error(err: &(dyn StdError + 'static)) -> Option<TlsFailure> {
     let mut next = Some(err);
     while let Some(e) = next {
         // An io::Error's `source()` skips the error it wraps (it returns that error's source),
@@ -238,9 +434,11 @@ fn find_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
             return match rustls_error {
                 rustls::Error::InvalidCertificate(cert) => Some(describe_certificate_error(cert)),
                 rustls::Error::NoCertificatesPresented => {
-                    Some("the server presented no certificate".to_owned())
+                    Some(TlsFailure::person("the server presented no certificate"))
                 }
-                rustls::Error::AlertReceived(alert) => describe_client_certificate_alert(*alert),
+                rustls::Error::AlertReceived(alert) => {
+                    describe_client_certificate_alert(*alert).map(TlsFailure::person)
+                }
                 _ => None,
             };
         }
@@ -269,23 +467,39 @@ fn describe_client_certificate_alert(alert: rustls::AlertDescription) -> Option<
     }
 }
 
-fn describe_certificate_error(err: &rustls::CertificateError) -> String {
+fn describe_certificate_error(err: &rustls::CertificateError) -> TlsFailure {
     use rustls::CertificateError as C;
+    let start = |text: &str| TlsFailure {
+        text: text.to_owned(),
+        fix: TlsFix::ServerStart,
+    };
     match err {
-        C::UnknownIssuer => {
-            "the server's certificate is signed by an unknown issuer (add its CA with a CA file)"
-                .to_owned()
-        }
+        C::UnknownIssuer => start(
+            "the server's certificate is signed by an unknown issuer (add its CA with a CA file)",
+        ),
         C::NotValidForName | C::NotValidForNameContext { .. } => {
-            "the server's certificate is not valid for this host name".to_owned()
+            start("the server's certificate is not valid for this host name")
         }
-        C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired".to_owned(),
-        C::NotValidYet | C::NotValidYetContext { .. } => {
-            "the server's certificate is not valid yet".to_owned()
+        C::Expired | C::ExpiredContext { .. } => {
+            TlsFailure::person("the server's certificate has expired")
         }
-        C::Revoked => "the server's certificate is revoked".to_owned(),
-        C::BadSignature => "the server's certificate has a bad signature".to_owned(),
-        other => format!("the server's certificate was refused ({other:?})"),
+        C::NotValidYet => TlsFailure {
+            text: "the server's certificate is not valid yet".to_owned(),
+            fix: TlsFix::Time(None),
+        },
+        C::NotValidYetContext { time, not_before } => {
+            let wait = Duration::from_secs(not_before.as_secs().saturating_sub(time.as_secs()));
+            TlsFailure {
+                text: format!(
+                    "the server's certificate is not valid yet (for another {}s)",
+                    wait.as_secs()
+                ),
+                fix: TlsFix::Time(Some(wait)),
+            }
+        }
+        C::Revoked => TlsFailure::person("the server's certificate is revoked"),
+        C::BadSignature => TlsFailure::person("the server's certificate has a bad signature"),
+        other => TlsFailure::person(format!("the server's certificate was refused ({other:?})")),
     }
 }
 
@@ -296,13 +510,14 @@ fn describe_certificate_error(err: &rustls::CertificateError) -> String {
 pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,
+    family: Family,
     what: &str,
 ) -> Result<Vec<u8>, StepError> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| classify_error(e, what))?
+        .map_err(|e| classify_error(e, family, what))?
     {
         if body.len() + chunk.len() > cap {
             return Err(StepError::permanent(format!(

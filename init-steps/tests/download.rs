@@ -547,3 +547,89 @@ fn download_debug_shows_no_url_credentials() {
         "{debug}"
     );
 }
+
+#[tokio::test]
+async fn a_redirect_loop_or_a_redirect_down_to_http_is_permanent() {
+    use support::tls_server::{TestCa, serve_tls};
+    let looping = Router::new().route("/loop", get(|| async { Redirect::temporary("/loop") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let loop_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, looping).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("tool");
+
+    let url = format!("http://{loop_addr}/loop");
+    let err = Download::new(&url, &dest)
+        .sha256(sha256_hex(&payload()))
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(err.to_string(), format!("{url}: more than 10 redirects"));
+
+    let plain = serve().await;
+    let location = format!("http://127.0.0.1:{}/tool", plain.port());
+    let downgrade = Router::new().route(
+        "/tool",
+        get(move || {
+            let location = location.clone();
+            async move { Redirect::permanent(&location) }
+        }),
+    );
+    let ca = TestCa::new("initkit test CA");
+    let addr = serve_tls(downgrade, &ca.issue_server(&["127.0.0.1"]), None).await;
+    let url = format!("https://{addr}/tool");
+    let err = Download::new(&url, &dest)
+        .sha256(sha256_hex(&payload()))
+        .ca_file(ca.write(dir.path(), "ca"))
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("{url}: refusing a redirect from https to plain http")
+    );
+    assert!(!dest.exists());
+}
+
+#[tokio::test]
+async fn a_ca_file_is_checked_when_it_exists_and_missing_at_run_time_is_permanent() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("tool");
+    let not_pem = dir.path().join("ca.pem");
+    fs::write(&not_pem, "not a certificate\n").unwrap();
+    let step = Download::new(format!("https://{addr}/tool"), &dest)
+        .sha256(sha256_hex(&payload()))
+        .ca_file(&not_pem);
+    let err = step.validate(&ValidateContext::process()).unwrap_err();
+    assert!(err.is_invalid(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "download:{}: CA file {}: expected PEM certificates (-----BEGIN CERTIFICATE-----), \
+             found none",
+            dest.display(),
+            not_pem.display()
+        )
+    );
+
+    // Not there yet: an earlier step may write it, so validation passes; still missing when
+    // the step runs, it is permanent (no five retries over seconds).
+    let later = dir.path().join("later.pem");
+    let step = Download::new(format!("https://{addr}/tool"), &dest)
+        .sha256(sha256_hex(&payload()))
+        .ca_file(&later);
+    step.validate(&ValidateContext::process()).unwrap();
+    let err = step.run(&Context::new()).await.unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "download:{}: CA file {}: no such file or directory",
+            dest.display(),
+            later.display()
+        )
+    );
+}

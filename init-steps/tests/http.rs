@@ -11,16 +11,18 @@ mod logs;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus, ValidateContext};
+use init_core::{
+    Context, Outcome, Plan, Report, Retry, Step, StepExt, StepStatus, ValidateContext,
+};
 use init_steps::http::HttpWait;
-use support::tls_server::{TestCa, serve_tls};
+use support::tls_server::{TestCa, serve_tls, serve_tls_switching};
 
 async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -200,6 +202,82 @@ async fn redirects_to_another_origin_are_not_followed_with_credentials() {
         0,
         "the other host never saw the token"
     );
+}
+
+/// `/hops/{n}` redirects to `/hops/{n - 1}`, and `/hops/0` answers 200: a chain of `n`
+/// redirects.
+fn redirect_chain() -> Router {
+    Router::new().route(
+        "/hops/{n}",
+        get(|Path(n): Path<u32>| async move {
+            if n == 0 {
+                StatusCode::OK.into_response()
+            } else {
+                let next = format!("/hops/{}", n - 1);
+                (StatusCode::FOUND, [(header::LOCATION, next)]).into_response()
+            }
+        }),
+    )
+}
+
+#[tokio::test]
+async fn ten_redirects_are_followed_and_eleven_fail_at_once_naming_the_count() {
+    let addr = serve(redirect_chain()).await;
+
+    let ten = run(HttpWait::get(format!("http://{addr}/hops/10")).follow_redirects()).await;
+    assert!(ten.is_success(), "{ten:?}");
+
+    let url = format!("http://{addr}/hops/11");
+    let eleven = run(HttpWait::get(&url)
+        .follow_redirects()
+        .timeout(Duration::from_secs(20)))
+    .await;
+    assert_eq!(eleven.outcome, Outcome::Failed, "{eleven:?}");
+    assert_eq!(eleven.steps[0].attempts, 1, "a redirect loop is permanent");
+    assert_eq!(
+        eleven.steps[0].error.as_deref(),
+        Some(&*format!("{url}: more than 10 redirects"))
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_from_https_to_http_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("test ca");
+    let plain = Script::statuses(&[200]);
+    let plain_addr = serve(plain.router()).await;
+    // The same host, one step down: only the scheme (and port) changes.
+    let location = format!("http://127.0.0.1:{}/", plain_addr.port());
+    let downgrade = Router::new().route(
+        "/",
+        get(move || {
+            let location = location.clone();
+            async move {
+                (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(header::LOCATION, location)],
+                )
+            }
+        }),
+    );
+    let addr = serve_tls(downgrade, &ca.issue_server(&["127.0.0.1"]), None).await;
+
+    let url = format!("https://{addr}/");
+    let wait = HttpWait::get(&url)
+        .with_ca_file(ca.write(dir.path(), "ca"))
+        .follow_redirects()
+        .timeout(Duration::from_secs(20));
+    let report = run(wait).await;
+
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    assert_eq!(report.steps[0].attempts, 1);
+    assert_eq!(
+        report.steps[0].error.as_deref(),
+        Some(&*format!(
+            "{url}: refusing a redirect from https to plain http"
+        ))
+    );
+    assert_eq!(plain.requests(), 0);
 }
 
 #[tokio::test]
@@ -446,19 +524,29 @@ async fn trusts_a_private_ca_from_a_ca_file() {
     assert_eq!(script.requests(), 1);
 }
 
+/// A few quick attempts, so that a retried failure shows as `attempts == 3`.
+fn three_quick_attempts() -> Retry {
+    Retry::new()
+        .with_initial_delay(Duration::from_millis(10))
+        .with_max_delay(Duration::from_millis(20))
+        .with_max_attempts(3)
+}
+
 #[tokio::test]
-async fn an_untrusted_certificate_fails_at_once_saying_what_did_not_verify() {
+async fn an_untrusted_certificate_is_retried_by_a_wait_saying_what_did_not_verify() {
+    // An ingress serves a placeholder certificate while it starts: a wait outlasts it, and
+    // when it does not go away the error says what did not verify.
     let ca = TestCa::new("unknown ca");
     let script = Script::statuses(&[200]);
     let addr = serve_tls(script.router(), &ca.issue_server(&["127.0.0.1"]), None).await;
 
     let wait = HttpWait::get(format!("https://{addr}/"));
-    let report = run(wait.timeout(Duration::from_secs(20))).await;
+    let report = run(wait.retry(three_quick_attempts())).await;
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
     assert_eq!(report.exit_code(), 1);
     let step = &report.steps[0];
-    assert_eq!(step.attempts, 1);
+    assert_eq!(step.attempts, 3, "a wait retries an unknown issuer");
     let error = step.error.as_deref().unwrap();
     assert!(
         error.starts_with(&format!(
@@ -470,19 +558,19 @@ async fn an_untrusted_certificate_fails_at_once_saying_what_did_not_verify() {
 }
 
 #[tokio::test]
-async fn an_untrusted_certificate_behind_a_host_name_fails_at_once() {
+async fn an_untrusted_certificate_behind_a_host_name_is_retried_by_a_wait() {
     // With a name (not an IP) the platform verifier checks the chain, and hyper reports the
-    // failure differently: it must still be permanent and say what did not verify.
+    // failure differently: it must still be classified, and say what did not verify.
     let ca = TestCa::new("unknown ca");
     let script = Script::statuses(&[200]);
     let addr = serve_tls(script.router(), &ca.issue_server(&["localhost"]), None).await;
     let url = format!("https://localhost:{}/", addr.port());
 
-    let report = run(HttpWait::get(url.clone()).timeout(Duration::from_secs(20))).await;
+    let report = run(HttpWait::get(url.clone()).retry(three_quick_attempts())).await;
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
     let step = &report.steps[0];
-    assert_eq!(step.attempts, 1);
+    assert_eq!(step.attempts, 3);
     assert!(
         step.error.as_deref().unwrap().starts_with(&format!(
             "{url}: TLS certificate did not verify: the server's certificate is signed by an unknown issuer"
@@ -493,19 +581,97 @@ async fn an_untrusted_certificate_behind_a_host_name_fails_at_once() {
 }
 
 #[tokio::test]
-async fn a_certificate_for_another_name_fails_at_once() {
+async fn a_certificate_for_another_name_is_retried_by_a_wait() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("test ca");
     let script = Script::statuses(&[200]);
     let addr = serve_tls(script.router(), &ca.issue_server(&["other.example"]), None).await;
 
     let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(ca.write(dir.path(), "ca"));
-    let report = run(wait.timeout(Duration::from_secs(20))).await;
+    let report = run(wait.retry(three_quick_attempts())).await;
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    assert_eq!(report.steps[0].attempts, 3);
     let error = report.steps[0].error.as_deref().unwrap();
     assert!(
         error.contains("TLS certificate did not verify: the server's certificate is not valid for this host name"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_wait_outlasts_an_ingress_placeholder_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("test ca");
+    // What ingress-nginx serves until the real certificate is there: self-made, another name.
+    let placeholder = TestCa::new("Kubernetes Ingress Controller Fake Certificate")
+        .issue_server(&["ingress.local"]);
+    let script = Script::statuses(&[200]);
+    let addr = serve_tls_switching(
+        script.router(),
+        &placeholder,
+        &ca.issue_server(&["127.0.0.1"]),
+        2,
+        None,
+    )
+    .await;
+
+    let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(ca.write(dir.path(), "ca"));
+    let report = run(wait.retry(three_quick_attempts())).await;
+
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.steps[0].attempts, 3);
+    assert_eq!(script.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_certificate_not_valid_yet_is_transient_and_retried_once_it_is_valid() {
+    // A certificate issued a moment ago, by an issuer whose clock is ahead of ours.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("test ca");
+    let not_before = SystemTime::now() + Duration::from_secs(2);
+    let server = ca.issue_server_valid_from(&["127.0.0.1"], not_before);
+    let script = Script::statuses(&[200]);
+    let addr = serve_tls(script.router(), &server, None).await;
+
+    let (logs, guard) = logs::capture();
+    let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(ca.write(dir.path(), "ca"));
+    let report = run(wait.timeout(Duration::from_secs(20))).await;
+    drop(guard);
+
+    assert!(report.is_success(), "{report:?}");
+    // The first attempt says how long the certificate is not valid for, and the retry waits
+    // that long instead of polling the handshake every second.
+    assert_eq!(report.steps[0].attempts, 2, "{}", logs.text());
+    assert!(
+        logs.text().contains(
+            "TLS certificate did not verify: the server's certificate is not valid yet (for another"
+        ),
+        "{}",
+        logs.text()
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_not_valid_for_days_yet_fails_at_once_blaming_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("test ca");
+    let not_before = SystemTime::now() + Duration::from_secs(2 * 86_400);
+    let server = ca.issue_server_valid_from(&["127.0.0.1"], not_before);
+    let addr = serve_tls(Script::statuses(&[200]).router(), &server, None).await;
+
+    let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(ca.write(dir.path(), "ca"));
+    let report = run(wait.timeout(Duration::from_secs(20))).await;
+
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    assert_eq!(report.steps[0].attempts, 1);
+    let error = report.steps[0].error.as_deref().unwrap();
+    assert!(
+        error.contains("is not valid yet (for another 17"),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("is this machine's clock behind, or the certificate dated in the future?"),
         "{error}"
     );
 }
@@ -599,6 +765,56 @@ async fn a_ca_file_that_is_not_there_yet_is_waited_for() {
 
     assert!(report.is_success(), "{report:?}");
     assert!(report.steps[0].attempts > 1);
+}
+
+#[test]
+fn tls_files_that_exist_already_must_hold_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    let issued = TestCa::new("test ca").issue_client("c");
+    let (cert, key) = issued.write(dir.path(), "client");
+    let missing = dir.path().join("later.pem");
+    let cases = [
+        (
+            HttpWait::get("https://app/").with_ca_file(&not_pem),
+            format!(
+                "GET https://app/: CA file {}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none",
+                not_pem.display()
+            ),
+        ),
+        (
+            HttpWait::get("https://app/").with_client_cert(&key, &key),
+            format!(
+                "GET https://app/: client certificate {}: expected PEM certificates",
+                key.display()
+            ),
+        ),
+        (
+            HttpWait::get("https://app/").with_client_cert(&cert, &cert),
+            format!(
+                "GET https://app/: client key {}: expected a PEM private key",
+                cert.display()
+            ),
+        ),
+        (
+            HttpWait::get("https://app/").with_ca_file(dir.path()),
+            format!(
+                "GET https://app/: CA file {}: expected a readable file",
+                dir.path().display()
+            ),
+        ),
+    ];
+    for (wait, expected) in cases {
+        let err = wait.validate(&ValidateContext::process()).unwrap_err();
+        assert!(err.is_invalid(), "{err}");
+        assert!(err.to_string().starts_with(&expected), "{err} / {expected}");
+    }
+    // Files that are good, or not there yet (an earlier step may write them), pass.
+    let fine = HttpWait::get("https://app/")
+        .with_ca_file(&missing)
+        .with_client_cert(&cert, &key);
+    assert!(fine.validate(&ValidateContext::process()).is_ok());
 }
 
 #[test]

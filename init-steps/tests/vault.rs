@@ -541,21 +541,211 @@ async fn kubernetes_login_refuses_a_service_account_or_namespace_the_role_does_n
 }
 
 #[tokio::test]
-async fn a_missing_service_account_token_file_names_the_file() {
+async fn a_missing_service_account_token_file_fails_at_once_naming_the_file() {
     let double = orders_vault().await;
     let login = Vault::from_env()
         .kubernetes_login("orders")
         .jwt_file("/nonexistent/token")
-        .retry(fast().with_max_attempts(1));
-    let error = run_alone(login, &env_for(&double, &[]))
-        .await
-        .error
-        .unwrap();
-    assert!(
-        error.starts_with("kubernetes service-account token /nonexistent/token: "),
-        "{error}"
+        .retry(fast());
+    let line = run_alone(login, &env_for(&double, &[])).await;
+    assert_eq!(line.attempts, 1, "a missing file is permanent: {line:?}");
+    assert_eq!(
+        line.error.as_deref(),
+        Some("kubernetes service-account token /nonexistent/token: no such file or directory")
     );
     assert!(double.requests().is_empty());
+}
+
+#[tokio::test]
+async fn files_missing_when_the_step_runs_fail_at_once_naming_the_file() {
+    let double = orders_vault().await;
+    double.add_approle(
+        "approle",
+        "migrator",
+        "role-id-1",
+        Some("secret-id-1"),
+        &["secret/"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing = |name: &str| dir.path().join(name);
+    let shown = |name: &str| missing(name).display().to_string();
+    let cases: Vec<(Box<dyn Step>, String)> = vec![
+        (
+            Vault::from_env()
+                .approle_login("role-id-1")
+                .secret_id_file(missing("secret-id"))
+                .boxed(),
+            format!(
+                "approle secret_id {}: no such file or directory",
+                shown("secret-id")
+            ),
+        ),
+        (
+            Vault::from_env()
+                .approle_login("role-id-1")
+                .wrapped_secret_id_file(missing("wrapped"))
+                .boxed(),
+            format!(
+                "approle wrapped secret_id {}: no such file or directory",
+                shown("wrapped")
+            ),
+        ),
+        (
+            Vault::from_env()
+                .jwt_login("ci")
+                .jwt_file(missing("jwt"))
+                .boxed(),
+            format!("jwt {}: no such file or directory", shown("jwt")),
+        ),
+        (
+            Vault::from_env().token_file_login(missing("token")).boxed(),
+            format!(
+                "vault token file {}: no such file or directory",
+                shown("token")
+            ),
+        ),
+        (
+            Vault::from_env()
+                .with_ca_cert(missing("ca.pem"))
+                .approle_login("role-id-1")
+                .secret_id("secret-id-1")
+                .boxed(),
+            format!(
+                "vault: CA file {}: no such file or directory",
+                shown("ca.pem")
+            ),
+        ),
+    ];
+    for (login, expected) in cases {
+        // The default policy of a one-shot step: five attempts over seconds, were it transient.
+        let report = Plan::new("p").step(login).run(&env_for(&double, &[])).await;
+        let line = &report.steps[0];
+        assert_eq!(line.attempts, 1, "{line:?}");
+        assert_eq!(line.status, StepStatus::Failed, "{line:?}");
+        assert_eq!(line.error.as_deref(), Some(expected.as_str()));
+    }
+    assert!(double.requests().is_empty());
+}
+
+#[tokio::test]
+async fn configured_files_that_exist_already_are_checked_at_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a-directory");
+    std::fs::create_dir(&a_dir).unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "-----BEGIN CERTIFICATE-----\nnot base64!\n").unwrap();
+    let shown = a_dir.display();
+    let env = [
+        ("VAULT_ADDR", "http://127.0.0.1:8200"),
+        ("VAULT_TOKEN", ROOT_TOKEN),
+    ];
+    let cases: Vec<(Box<dyn Step>, String)> = vec![
+        (
+            Vault::from_env()
+                .approle_login("r")
+                .secret_id_file(&a_dir)
+                .boxed(),
+            format!(
+                "step \"vault-login\": approle secret_id {shown}: expected a file, found a \
+                 directory or another kind of entry"
+            ),
+        ),
+        (
+            Vault::from_env().jwt_login("ci").jwt_file(&a_dir).boxed(),
+            format!("step \"vault-login\": jwt {shown}: expected a file"),
+        ),
+        (
+            Vault::from_env()
+                .kubernetes_login("orders")
+                .jwt_file(&a_dir)
+                .boxed(),
+            format!(
+                "step \"vault-login\": kubernetes service-account token {shown}: expected a file"
+            ),
+        ),
+        (
+            Vault::from_env().token_file_login(&a_dir).boxed(),
+            format!("step \"vault-login\": vault token file {shown}: expected a file"),
+        ),
+        (
+            Vault::from_env()
+                .with_ca_cert(&not_pem)
+                .token_login()
+                .boxed(),
+            format!(
+                "step \"vault-login\": vault: CA file {}: expected PEM certificates",
+                not_pem.display()
+            ),
+        ),
+        (
+            Vault::from_env()
+                .with_client_cert(&not_pem, dir.path().join("key-to-come.pem"))
+                .ready()
+                .boxed(),
+            format!(
+                "step \"vault-ready\": vault: client certificate {}: expected PEM certificates",
+                not_pem.display()
+            ),
+        ),
+    ];
+    for (step, expected) in cases {
+        let error = refused_before_the_wait(step, &env).await;
+        assert!(
+            error.starts_with(&expected),
+            "{error:?} does not start with {expected:?}"
+        );
+    }
+}
+
+/// A step that writes files, as a step before a login might (a secret fetched elsewhere, a CA
+/// bundle assembled).
+#[derive(Debug)]
+struct WriteFiles(Vec<(std::path::PathBuf, String)>);
+
+#[init_core::async_trait]
+impl Step for WriteFiles {
+    fn name(&self) -> &str {
+        "write-files"
+    }
+
+    async fn run(&self, _: &Context) -> Result<(), init_core::StepError> {
+        for (path, text) in &self.0 {
+            std::fs::write(path, text).map_err(init_core::StepError::from_error)?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn files_an_earlier_step_writes_pass_validation_and_are_read_when_the_step_runs() {
+    let (ca, cert, key) = vault_double::tls_identity();
+    let double = VaultDouble::start_tls(&cert, &key).await;
+    double.enable_kv_v2("secret");
+    double.kv_put("secret", "orders/db", json!({"password": "written-later"}));
+    double.add_approle(
+        "approle",
+        "migrator",
+        "role-id-1",
+        Some("secret-id-1"),
+        &["secret/data/orders/"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, secret_file) = (dir.path().join("ca.pem"), dir.path().join("secret-id"));
+    let report = Plan::new("p")
+        .step(WriteFiles(vec![
+            (ca_file.clone(), ca),
+            (secret_file.clone(), "secret-id-1\n".to_owned()),
+        ]))
+        .step(
+            Vault::from_env()
+                .with_ca_cert(&ca_file)
+                .approle_login("role-id-1")
+                .secret_id_file(&secret_file),
+        )
+        .step(read_orders_db())
+        .run(&env_for(&double, &[]))
+        .await;
+    assert!(report.is_success(), "{report:?}");
 }
 
 #[tokio::test]
@@ -684,7 +874,6 @@ async fn vault_ready_counts_a_standby_only_when_allowed() {
     for (health, text) in [
         (Health::Uninitialized, "vault is not initialized (501)"),
         (Health::PerfStandby, "performance standby node"),
-        (Health::DrSecondary, "disaster-recovery secondary (472)"),
     ] {
         double.set_health(health);
         let err = VaultReady::new().run(&ctx).await.unwrap_err();
@@ -693,6 +882,82 @@ async fn vault_ready_counts_a_standby_only_when_allowed() {
             "{err}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_dr_secondary_or_a_node_removed_from_its_cluster_fails_vault_ready_at_once() {
+    let double = VaultDouble::start().await;
+    let ctx = env_for(&double, &[]);
+    let address = double.url();
+    for (health, expected) in [
+        (
+            Health::DrSecondary,
+            "vault is a disaster-recovery secondary, which serves no requests until it is \
+             promoted; point VAULT_ADDR at the primary cluster (472)",
+        ),
+        (
+            Health::Removed,
+            "this vault node was removed from its cluster and will not rejoin by itself; point \
+             VAULT_ADDR at a node of the cluster (530)",
+        ),
+    ] {
+        double.set_health(health);
+        let ready = VaultReady::new().timeout(Duration::from_secs(60));
+        let line = run_alone(ready, &ctx).await;
+        assert_eq!(line.status, StepStatus::Failed, "{line:?}");
+        assert!(!line.timed_out, "{line:?}");
+        assert_eq!(line.attempts, 1, "{line:?}");
+        let address = address.trim_end_matches('/');
+        assert_eq!(
+            line.error.as_deref(),
+            Some(format!("vault at {address}/: {expected}").as_str())
+        );
+    }
+}
+
+/// An ingress in front of Vault: `sys/health` answers `status` (with the ingress's own body)
+/// for the first `first` requests, then what an active Vault answers.
+async fn ingress_before_vault(status: u16, first: usize) -> String {
+    use axum::response::IntoResponse;
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let router = axum::Router::new().route(
+        "/v1/sys/health",
+        axum::routing::get(move || {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n < first {
+                    let status = axum::http::StatusCode::from_u16(status).unwrap();
+                    (status, "default backend - not vault\n").into_response()
+                } else {
+                    axum::Json(json!({"initialized": true, "sealed": false, "standby": false}))
+                        .into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn vault_ready_waits_through_an_ingress_404_but_not_a_refused_credential() {
+    // A wait polls through what an ingress answers while it starts, as HttpWait does.
+    let address = ingress_before_vault(404, 2).await;
+    let ctx = Context::with_env([("VAULT_ADDR", address.as_str())]);
+    let line = run_alone(VaultReady::new().retry(fast()), &ctx).await;
+    assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
+    assert_eq!(line.attempts, 3);
+
+    let address = ingress_before_vault(403, usize::MAX).await;
+    let ctx = Context::with_env([("VAULT_ADDR", address.as_str())]);
+    let line = run_alone(VaultReady::new().retry(fast()), &ctx).await;
+    assert_eq!(line.attempts, 1, "{line:?}");
+    assert_eq!(
+        line.error.as_deref(),
+        Some("sys/health: permission denied (403)")
+    );
 }
 
 #[tokio::test]
@@ -996,18 +1261,206 @@ async fn no_secret_reaches_logs_errors_the_report_or_the_termination_message() {
     assert!(places[2].1.contains("invalid role or secret ID (400)"));
 }
 
-#[tokio::test]
-async fn a_missing_vault_addr_is_a_clear_configuration_error() {
-    let login = Vault::from_env().kubernetes_login("orders");
-    let line = run_alone(login, &Context::with_env([("HOME", "/")])).await;
-    assert_eq!(line.attempts, 1);
+/// A step that records that it ran, then waits for an hour: a long wait before a Vault step.
+#[derive(Debug, Default, Clone)]
+struct LongWait {
+    ran: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[init_core::async_trait]
+impl Step for LongWait {
+    fn name(&self) -> &str {
+        "long-wait"
+    }
+
+    async fn run(&self, _: &Context) -> Result<(), init_core::StepError> {
+        self.ran.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+}
+
+/// Runs `[LongWait, one]` with `env` and returns the plan's error, checking that the plan was
+/// refused as invalid (exit 2) before the wait ran.
+async fn refused_before_the_wait(one: impl Step + 'static, env: &[(&str, &str)]) -> String {
+    let wait = LongWait::default();
+    let report = Plan::new("p")
+        .step(wait.clone())
+        .step(one)
+        .run(&Context::with_env(env.iter().copied()))
+        .await;
+    assert_eq!(report.outcome, Outcome::Invalid, "{report:?}");
+    assert_eq!(report.exit_code(), 2);
     assert!(
-        line.error
-            .as_deref()
-            .unwrap()
-            .starts_with("VAULT_ADDR is not set: expected the vault address"),
-        "{line:?}"
+        !wait.ran.load(std::sync::atomic::Ordering::SeqCst),
+        "the wait ran"
     );
+    report.error.unwrap()
+}
+
+#[tokio::test]
+async fn a_bad_vault_addr_fails_validation_before_the_wait_before_it_runs() {
+    for (address, kind) in [
+        ("vault:8200", "VAULT_ADDR \"vault:8200\""),
+        ("ftp://vault:8200", "VAULT_ADDR \"ftp://vault:8200\""),
+    ] {
+        let error = refused_before_the_wait(
+            read_orders_db(),
+            &[("VAULT_ADDR", address), ("VAULT_TOKEN", ROOT_TOKEN)],
+        )
+        .await;
+        assert_eq!(
+            error,
+            format!(
+                "step \"vault-kv:secret/orders/db\": {kind}: expected an http or https URL such \
+                 as https://vault.vault:8200"
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unset_vault_addr_or_token_fails_validation_where_the_step_needs_it() {
+    let error = refused_before_the_wait(
+        Vault::from_env().kubernetes_login("orders"),
+        &[("HOME", "/")],
+    )
+    .await;
+    assert_eq!(
+        error,
+        "step \"vault-login\": VAULT_ADDR is not set: expected the vault address, such as \
+         https://vault.vault:8200 (or Vault::with_address)"
+    );
+    let error = refused_before_the_wait(VaultReady::new(), &[("VAULT_ADDR", " ")]).await;
+    assert!(
+        error.starts_with("step \"vault-ready\": VAULT_ADDR is not set"),
+        "{error}"
+    );
+    let error = refused_before_the_wait(
+        Vault::from_env().token_login(),
+        &[("VAULT_ADDR", "http://127.0.0.1:8200")],
+    )
+    .await;
+    assert_eq!(
+        error,
+        "step \"vault-login\": VAULT_TOKEN is not set: expected a vault token (or \
+         Vault::with_token, or Vault::token_file_login)"
+    );
+}
+
+#[tokio::test]
+async fn a_vault_step_after_a_login_needs_neither_vault_addr_nor_vault_token() {
+    // The login names the address in code; the KV read uses its session. Validation cannot
+    // see that the login comes first, so it must not demand VAULT_ADDR or VAULT_TOKEN.
+    let double = orders_vault().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, _) = sa_token_file(dir.path(), "prod", "orders");
+    let report = Plan::new("p")
+        .step(
+            Vault::from_env()
+                .with_address(double.url())
+                .kubernetes_login("orders")
+                .jwt_file(&token_file),
+        )
+        .step(read_orders_db())
+        .run(&Context::with_env([("HOME", "/")]))
+        .await;
+    assert!(report.is_success(), "{report:?}");
+}
+
+#[tokio::test]
+async fn bad_tls_variables_fail_validation_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = vault_double::tls_identity();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (ca, cert, key) = (
+        write("ca.pem", &ca),
+        write("client.pem", &cert),
+        write("client.key", &key),
+    );
+    let not_pem = write("garbage.pem", "not a certificate\n");
+    let missing = dir.path().join("missing.pem").to_str().unwrap().to_owned();
+    let base = [
+        ("VAULT_ADDR", "https://127.0.0.1:8200"),
+        ("VAULT_TOKEN", ROOT_TOKEN),
+    ];
+    let cases: Vec<(Vec<(&str, &str)>, String)> = vec![
+        (
+            vec![("VAULT_SKIP_VERIFY", "yes")],
+            "VAULT_SKIP_VERIFY = \"yes\": expected true or false (or 1 or 0)".to_owned(),
+        ),
+        (
+            vec![("VAULT_CLIENT_CERT", &cert)],
+            "VAULT_CLIENT_CERT is set but VAULT_CLIENT_KEY is not: expected both, a PEM client \
+             certificate and its private key, or neither"
+                .to_owned(),
+        ),
+        (
+            vec![("VAULT_CLIENT_KEY", &key)],
+            "VAULT_CLIENT_KEY is set but VAULT_CLIENT_CERT is not: expected both, a PEM client \
+             certificate and its private key, or neither"
+                .to_owned(),
+        ),
+        (
+            vec![("VAULT_CACERT", &missing)],
+            format!(
+                "VAULT_CACERT {missing}: no such file: expected a PEM file of CA certificates (a \
+                 file that an earlier step writes is named in code, with Vault::with_ca_cert or \
+                 Vault::with_client_cert)"
+            ),
+        ),
+        (
+            vec![("VAULT_CACERT", &not_pem)],
+            format!(
+                "VAULT_CACERT {not_pem}: expected PEM certificates (-----BEGIN CERTIFICATE-----), \
+                 found none"
+            ),
+        ),
+        (
+            vec![("VAULT_CLIENT_CERT", &not_pem), ("VAULT_CLIENT_KEY", &key)],
+            format!(
+                "VAULT_CLIENT_CERT {not_pem}: expected PEM certificates \
+                 (-----BEGIN CERTIFICATE-----), found none"
+            ),
+        ),
+        (
+            // `*_KEY` variables are secret by default: the path is masked, the name is not.
+            vec![("VAULT_CLIENT_CERT", &cert), ("VAULT_CLIENT_KEY", &not_pem)],
+            "VAULT_CLIENT_KEY [redacted]: expected a PEM private key (-----BEGIN PRIVATE KEY-----)"
+                .to_owned(),
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut env = base.to_vec();
+        env.extend(extra);
+        for step in [
+            read_orders_db().boxed(),
+            VaultReady::new().boxed(),
+            Vault::from_env().approle_login("role-id-1").boxed(),
+        ] {
+            let name = step.name().to_owned();
+            let error = refused_before_the_wait(step, &env).await;
+            assert!(
+                error.starts_with(&format!("step \"{name}\": {expected}")),
+                "{error:?} does not start with {expected:?}"
+            );
+        }
+    }
+    // Good files pass.
+    let mut env = base.to_vec();
+    env.extend([
+        ("VAULT_CACERT", ca.as_str()),
+        ("VAULT_CLIENT_CERT", cert.as_str()),
+        ("VAULT_CLIENT_KEY", key.as_str()),
+        ("VAULT_SKIP_VERIFY", "false"),
+    ]);
+    let plan = Plan::new("p").step(read_orders_db());
+    let result = plan.validate(&Context::with_env(env));
+    assert!(result.is_ok(), "{result:?}");
 }
 
 #[tokio::test]

@@ -9,10 +9,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::client::{
-    Api, ApiPath, Reply, Secret, TokenSource, Vault, VaultSession, string_list, validate_path,
+    Api, ApiPath, Reply, Secret, TokenSource, Vault, VaultSession, no_token, string_list,
+    validate_path,
 };
 use super::error;
 use super::read::HeldLeases;
+use crate::http_client::Family;
 
 /// Where the kubelet mounts the pod's service-account token.
 pub const KUBERNETES_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -146,13 +148,45 @@ impl SecretSource {
     }
 }
 
+impl SecretSource {
+    /// Checks a file source as [`check_secret_file`] does; an inline value needs nothing.
+    fn check(&self, what: &str) -> Result<(), StepError> {
+        match self {
+            Self::Value(_) => Ok(()),
+            Self::File(path) => check_secret_file(path, what),
+        }
+    }
+}
+
+/// Checks, at validation, a secret file that exists already: it must be a readable file. One
+/// that does not exist yet passes: an earlier step of the plan may write it
+/// ([`read_secret_file`] names it if it is still missing). The content is not read.
+fn check_secret_file(path: &Path, what: &str) -> Result<(), StepError> {
+    let name = format!("{what} {}", path.display());
+    match std::fs::File::open(path).and_then(|f| f.metadata()) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(StepError::invalid(format!(
+            "{name}: expected a file, found a directory or another kind of entry"
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => {
+            Err(StepError::invalid(format!("{name}: expected a readable file")).with_source(e))
+        }
+    }
+}
+
 /// Reads a secret file, surrounding whitespace (a trailing newline) trimmed, and registers the
-/// secret with the context's redactor.
+/// secret with the context's redactor. A file that does not exist is permanent, naming it: the
+/// steps that write files run before this one, so a retry will not find it either.
 async fn read_secret_file(ctx: &Context, path: &Path, what: &str) -> Result<Secret, StepError> {
     let name = format!("{what} {}", path.display());
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| StepError::from_error(e).context(&name))?;
+    let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StepError::permanent(&name).with_source(e)
+        } else {
+            StepError::from_error(e).context(&name)
+        }
+    })?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(StepError::permanent(format!("{name}: the file is empty")));
@@ -247,7 +281,8 @@ async fn login(
 ///     .kubernetes_login("orders")
 ///     .mount("k8s-prod")
 ///     .jwt_file("/var/run/secrets/tokens/vault");
-/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
+/// let cx = init_core::ValidateContext::with_env([("VAULT_ADDR", "https://vault.vault:8200")]);
+/// assert!(login.validate(&cx).is_ok());
 /// ```
 #[derive(Debug, Clone)]
 pub struct KubernetesLogin {
@@ -290,15 +325,16 @@ impl Step for KubernetesLogin {
         LOGIN_STEP
     }
 
-    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        self.vault.validate()?;
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        self.vault.validate(cx)?;
         validate_non_empty(&self.role, "vault kubernetes role")?;
-        validate_mount(&self.mount)
+        validate_mount(&self.mount)?;
+        check_secret_file(&self.jwt_file, "kubernetes service-account token")
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         // Configuration errors first: they are not worth a retry.
-        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let api = Api::connect(self.vault.endpoint(ctx)?, Family::OneShot)?;
         let jwt = read_secret_file(ctx, &self.jwt_file, "kubernetes service-account token").await?;
         let body = json!({ "role": self.role, "jwt": jwt.expose() });
         login(ctx, api, "kubernetes", &self.mount, Some(&self.role), body).await
@@ -320,7 +356,8 @@ impl Step for KubernetesLogin {
 ///     .approle_login("db-migrator")
 ///     .secret_id_file("/vault/approle/secret-id")
 ///     .mount("approle-ci");
-/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
+/// let cx = init_core::ValidateContext::with_env([("VAULT_ADDR", "https://vault.vault:8200")]);
+/// assert!(login.validate(&cx).is_ok());
 /// ```
 #[derive(Debug, Clone)]
 pub struct AppRoleLogin {
@@ -494,14 +531,19 @@ impl Step for AppRoleLogin {
         LOGIN_STEP
     }
 
-    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        self.vault.validate()?;
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        self.vault.validate(cx)?;
         validate_non_empty(&self.role_id, "vault approle role_id")?;
-        validate_mount(&self.mount)
+        validate_mount(&self.mount)?;
+        match &self.secret_id {
+            None => Ok(()),
+            Some(SecretId::Plain(source)) => source.check("approle secret_id"),
+            Some(SecretId::Wrapped(source)) => source.check("approle wrapped secret_id"),
+        }
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
-        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let api = Api::connect(self.vault.endpoint(ctx)?, Family::OneShot)?;
         let mut body = json!({ "role_id": self.role_id });
         let secret_id = match &self.secret_id {
             None => None,
@@ -529,9 +571,10 @@ impl Step for AppRoleLogin {
 /// ```
 /// use init_core::Step;
 /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").jwt_file("/run/ci/id-token");
-/// assert!(login.validate(&init_core::ValidateContext::process()).is_ok());
+/// let cx = init_core::ValidateContext::with_env([("VAULT_ADDR", "https://vault.vault:8200")]);
+/// assert!(login.validate(&cx).is_ok());
 /// let no_jwt = init_steps::vault::Vault::from_env().jwt_login("ci");
-/// assert!(no_jwt.validate(&init_core::ValidateContext::process()).is_err());
+/// assert!(no_jwt.validate(&cx).is_err());
 /// ```
 #[derive(Debug, Clone)]
 pub struct JwtLogin {
@@ -582,23 +625,23 @@ impl Step for JwtLogin {
         LOGIN_STEP
     }
 
-    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        self.vault.validate()?;
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        self.vault.validate(cx)?;
         validate_non_empty(&self.role, "vault jwt role")?;
         validate_mount(&self.mount)?;
-        if self.jwt.is_none() {
-            return Err(StepError::invalid(
+        match &self.jwt {
+            None => Err(StepError::invalid(
                 "vault jwt login: expected a JWT (JwtLogin::jwt_file or JwtLogin::jwt)",
-            ));
+            )),
+            Some(source) => source.check("jwt"),
         }
-        Ok(())
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let Some(source) = &self.jwt else {
             return Err(StepError::invalid("vault jwt login: expected a JWT"));
         };
-        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let api = Api::connect(self.vault.endpoint(ctx)?, Family::OneShot)?;
         let jwt = source.read(ctx, "jwt").await?;
         let body = json!({ "role": self.role, "jwt": jwt.expose() });
         login(ctx, api, "jwt", &self.mount, Some(&self.role), body).await
@@ -632,20 +675,19 @@ impl Step for TokenLogin {
         LOGIN_STEP
     }
 
-    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        self.vault.validate()
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        self.vault.validate(cx)?;
+        match &self.file {
+            Some(path) => check_secret_file(path, "vault token file"),
+            None => self.vault.validate_token(cx),
+        }
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
-        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let api = Api::connect(self.vault.endpoint(ctx)?, Family::OneShot)?;
         let token = match &self.file {
             Some(path) => read_secret_file(ctx, path, "vault token file").await?,
-            None => self.vault.token(ctx).ok_or_else(|| {
-                StepError::invalid(
-                    "VAULT_TOKEN is not set: expected a vault token (or Vault::with_token, or \
-                     Vault::token_file_login)",
-                )
-            })?,
+            None => self.vault.token(ctx).ok_or_else(no_token)?,
         };
         let session = VaultSession::new(ctx, api, token, TokenSource::Provided);
         let subject = "auth/token/lookup-self";

@@ -10,14 +10,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use init_core::{Context, StepError};
+use init_core::{Context, StepError, ValidateContext};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
 use super::error;
-use crate::http_client::{self, Redirects, TlsOptions};
+use crate::http_client::{self, Family, Pem, Redirects, TlsOptions};
 
 /// The largest response body read from Vault.
 const BODY_CAP: usize = 4 * 1024 * 1024;
@@ -45,8 +45,9 @@ impl fmt::Debug for Secret {
 /// Where Vault is and how to reach it: the settings the Vault CLI reads from its environment,
 /// each of which a builder method can set instead.
 ///
-/// Values not set with a builder method are read at run time through the step's
-/// [`Context`] (so tests can inject an environment):
+/// Values not set with a builder method are read through the step's [`Context`] (so tests can
+/// inject an environment), and checked by [`Plan::validate`](init_core::Plan::validate) before
+/// any step runs (exit 2), each error naming the variable and what was expected:
 ///
 /// | variable | builder | meaning |
 /// |---|---|---|
@@ -65,8 +66,20 @@ impl fmt::Debug for Secret {
 /// [`VaultRevoke`](super::VaultRevoke)) use it. With no login step before them, they use
 /// `Vault::from_env()` and `VAULT_TOKEN`.
 ///
+/// At validation: a malformed `VAULT_ADDR` (`vault:8200`, `ftp://...`), a `VAULT_SKIP_VERIFY`
+/// that is not a boolean, `VAULT_CLIENT_CERT` without `VAULT_CLIENT_KEY` (or the reverse), and a
+/// file named by `VAULT_CACERT`, `VAULT_CLIENT_CERT` or `VAULT_CLIENT_KEY` that does not exist
+/// or is not PEM are refused wherever a Vault step reads them. An unset `VAULT_ADDR` is refused
+/// by the login steps and [`VaultReady`](super::VaultReady), and an unset `VAULT_TOKEN` by
+/// [`token_login`](Self::token_login); the steps that use a login step's session
+/// ([`KvRead`](super::KvRead), ...) cannot tell at validation whether one comes before them, so
+/// they require neither. Files named by builder methods ([`with_ca_cert`](Self::with_ca_cert),
+/// [`with_client_cert`](Self::with_client_cert)) are checked if they exist: an earlier step may
+/// write them; one still missing when the step runs is a permanent error naming it.
+///
 /// Redirects are followed only to the same scheme, host and port: a standby node's redirect to
-/// the active node is reported (and retried), never followed with the token.
+/// the active node is reported (and retried), never followed with the token; more than 10
+/// redirects, or one from https to http, is permanent.
 ///
 /// # Examples
 ///
@@ -171,11 +184,24 @@ impl Vault {
         self
     }
 
-    /// Checks what was set with builder methods (the environment is read at run time).
-    pub(crate) fn validate(&self) -> Result<(), StepError> {
-        if let Some(address) = &self.address {
-            parse_address(address, "vault address")?;
+    /// Checks the configuration against the plan's environment, for a step that reads it
+    /// itself (a login step, [`VaultReady`](super::VaultReady)): everything
+    /// [`validate_set`](Self::validate_set) checks, and an address must be given.
+    pub(crate) fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        let settings = self.validate_set(cx)?;
+        if settings.address.is_none() {
+            return Err(no_address());
         }
+        Ok(())
+    }
+
+    /// Checks the builder values and every `VAULT_*` variable that is set, as the step will
+    /// read them: the address and `VAULT_SKIP_VERIFY` parse, a client certificate comes with
+    /// its key, files named by variables exist and hold PEM (the pod mounts them before the
+    /// first step runs), and files named by builder methods hold PEM if they exist already (an
+    /// earlier step may write them). An unset `VAULT_ADDR` passes: the steps that use a login
+    /// step's session when there is one cannot know, at validation, whether one comes first.
+    pub(crate) fn validate_set(&self, cx: &ValidateContext<'_>) -> Result<Settings, StepError> {
         if self
             .namespace
             .as_deref()
@@ -185,23 +211,69 @@ impl Vault {
                 "vault namespace \"\": expected a namespace path such as team-a",
             ));
         }
-        Ok(())
+        let settings = self.settings(&|key| cx.env(key))?;
+        let tls = &settings.tls;
+        let files = [
+            (
+                &tls.ca_file,
+                Pem::Certificates,
+                "VAULT_CACERT",
+                "CA file",
+                "a PEM file of CA certificates",
+            ),
+            (
+                &tls.client_cert,
+                Pem::Certificates,
+                "VAULT_CLIENT_CERT",
+                "client certificate",
+                "a PEM client certificate",
+            ),
+            (
+                &tls.client_key,
+                Pem::PrivateKey,
+                "VAULT_CLIENT_KEY",
+                "client key",
+                "a PEM private key",
+            ),
+        ];
+        for (path, pem, variable, kind, expected) in files {
+            let Some(path) = path else { continue };
+            if settings.from_env.contains(&variable) {
+                let name = format!("{variable} {}", path.display());
+                if !http_client::check_pem_file(path, pem, &name)? {
+                    return Err(StepError::invalid(format!(
+                        "{name}: no such file: expected {expected} (a file that an earlier step \
+                         writes is named in code, with Vault::with_ca_cert or \
+                         Vault::with_client_cert)"
+                    )));
+                }
+            } else {
+                http_client::check_pem_file(
+                    path,
+                    pem,
+                    &format!("vault: {kind} {}", path.display()),
+                )?;
+            }
+        }
+        Ok(settings)
     }
 
-    /// The address, namespace and TLS settings, builder values first, then the environment.
-    pub(crate) fn endpoint(&self, ctx: &Context) -> Result<Endpoint, StepError> {
-        let env = |key: &str| ctx.env(key).filter(|v| !v.trim().is_empty());
+    /// Checks that a token is given: [`with_token`](Self::with_token), else `VAULT_TOKEN`.
+    pub(crate) fn validate_token(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        let given =
+            self.token.is_some() || cx.env("VAULT_TOKEN").is_some_and(|t| !t.trim().is_empty());
+        if given { Ok(()) } else { Err(no_token()) }
+    }
+
+    /// The builder values, then the variables `env` gives (blank ones count as unset).
+    fn settings(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, StepError> {
+        let env = |key: &str| env(key).filter(|v| !v.trim().is_empty());
+        let mut from_env = Vec::new();
         let address = match &self.address {
-            Some(address) => parse_address(address, "vault address")?,
-            None => match env("VAULT_ADDR") {
-                Some(address) => parse_address(&address, "VAULT_ADDR")?,
-                None => {
-                    return Err(StepError::invalid(
-                        "VAULT_ADDR is not set: expected the vault address, such as \
-                         https://vault.vault:8200 (or Vault::with_address)",
-                    ));
-                }
-            },
+            Some(address) => Some(parse_address(address, "vault address")?),
+            None => env("VAULT_ADDR")
+                .map(|address| parse_address(&address, "VAULT_ADDR"))
+                .transpose()?,
         };
         let namespace = self
             .namespace
@@ -210,10 +282,26 @@ impl Vault {
             .map(|n| n.trim().trim_matches('/').to_owned());
         let (client_cert, client_key) = match &self.client_cert {
             Some((cert, key)) => (Some(cert.clone()), Some(key.clone())),
-            None => (
-                env("VAULT_CLIENT_CERT").map(PathBuf::from),
-                env("VAULT_CLIENT_KEY").map(PathBuf::from),
-            ),
+            None => match (env("VAULT_CLIENT_CERT"), env("VAULT_CLIENT_KEY")) {
+                (Some(_), None) => {
+                    return Err(StepError::invalid(
+                        "VAULT_CLIENT_CERT is set but VAULT_CLIENT_KEY is not: expected both, \
+                         a PEM client certificate and its private key, or neither",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(StepError::invalid(
+                        "VAULT_CLIENT_KEY is set but VAULT_CLIENT_CERT is not: expected both, \
+                         a PEM client certificate and its private key, or neither",
+                    ));
+                }
+                (cert, key) => {
+                    if cert.is_some() {
+                        from_env.extend(["VAULT_CLIENT_CERT", "VAULT_CLIENT_KEY"]);
+                    }
+                    (cert.map(PathBuf::from), key.map(PathBuf::from))
+                }
+            },
         };
         let insecure = match self.skip_verify {
             Some(skip) => skip,
@@ -226,20 +314,35 @@ impl Vault {
                 None => false,
             },
         };
+        let ca_file = match &self.ca_cert {
+            Some(path) => Some(path.clone()),
+            None => env("VAULT_CACERT").map(|path| {
+                from_env.push("VAULT_CACERT");
+                PathBuf::from(path)
+            }),
+        };
         let tls = TlsOptions {
-            ca_file: self
-                .ca_cert
-                .clone()
-                .or_else(|| env("VAULT_CACERT").map(PathBuf::from)),
+            ca_file,
             client_cert,
             client_key,
             insecure,
         };
         tls.validate("vault")?;
-        Ok(Endpoint {
+        Ok(Settings {
             address,
             namespace,
             tls,
+            from_env,
+        })
+    }
+
+    /// The address, namespace and TLS settings, builder values first, then the environment.
+    pub(crate) fn endpoint(&self, ctx: &Context) -> Result<Endpoint, StepError> {
+        let settings = self.settings(&|key| ctx.env(key))?;
+        Ok(Endpoint {
+            address: settings.address.ok_or_else(no_address)?,
+            namespace: settings.namespace,
+            tls: settings.tls,
         })
     }
 
@@ -252,6 +355,31 @@ impl Vault {
                 .map(Secret::new)
         })
     }
+}
+
+/// The settings of a [`Vault`] resolved against an environment.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// `None` when neither the builder nor `VAULT_ADDR` gives one.
+    address: Option<Url>,
+    namespace: Option<String>,
+    tls: TlsOptions,
+    /// The variables the TLS files were named by.
+    from_env: Vec<&'static str>,
+}
+
+fn no_address() -> StepError {
+    StepError::invalid(
+        "VAULT_ADDR is not set: expected the vault address, such as https://vault.vault:8200 \
+         (or Vault::with_address)",
+    )
+}
+
+pub(crate) fn no_token() -> StepError {
+    StepError::invalid(
+        "VAULT_TOKEN is not set: expected a vault token (or Vault::with_token, or \
+         Vault::token_file_login)",
+    )
 }
 
 /// Go's `strconv.ParseBool`, which the Vault CLI uses for `VAULT_SKIP_VERIFY`.
@@ -360,6 +488,7 @@ pub(crate) fn validate_path(value: &str, what: &str, allow_empty: bool) -> Resul
 pub(crate) struct Api {
     client: reqwest::Client,
     endpoint: Arc<Endpoint>,
+    family: Family,
 }
 
 /// A response from Vault: the status, the headers and the body as JSON (`Null` when empty or
@@ -406,13 +535,17 @@ pub(crate) fn string_list(value: &Value) -> Vec<&str> {
 }
 
 impl Api {
-    /// Builds the client; reads the CA and client certificate files.
-    pub(crate) fn connect(endpoint: Endpoint) -> Result<Self, StepError> {
+    /// Builds the client; reads the CA and client certificate files. `family` says which
+    /// failures a retry can fix ([`VaultReady`](super::VaultReady) is a wait, the other steps
+    /// one-shot).
+    pub(crate) fn connect(endpoint: Endpoint, family: Family) -> Result<Self, StepError> {
         // Same-origin redirects only: a token must never travel to another host.
-        let client = http_client::build_client(&endpoint.tls, Redirects::SameOrigin, "vault")?;
+        let client =
+            http_client::build_client(&endpoint.tls, Redirects::SameOrigin, family, "vault")?;
         Ok(Self {
             client,
             endpoint: Arc::new(endpoint),
+            family,
         })
     }
 
@@ -487,12 +620,12 @@ impl Api {
         let response = request
             .send()
             .await
-            .map_err(|e| http_client::classify_error(e, &what))?;
+            .map_err(|e| http_client::classify_error(e, self.family, &what))?;
         let status = response.status();
         let headers = response.headers().clone();
         let url = response.url().clone();
         tracing::debug!(method = %method, path = %path, status = status.as_u16(), "vault request");
-        let bytes = http_client::read_capped(response, BODY_CAP, &what).await?;
+        let bytes = http_client::read_capped(response, BODY_CAP, self.family, &what).await?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -617,6 +750,14 @@ impl VaultSession {
         Self { api, token, source }
     }
 
+    /// Validation for a step that uses [`current`](Self::current): the `VAULT_*` variables
+    /// that are set must be right (see [`Vault::validate_set`]). Neither `VAULT_ADDR` nor
+    /// `VAULT_TOKEN` is required: a login step before this one makes them unneeded, and a step
+    /// cannot see, at validation, which steps come before it.
+    pub(crate) fn check_environment(cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        Vault::from_env().validate_set(cx).map(drop)
+    }
+
     /// The session of the login step that ran before, or else one made from
     /// `Vault::from_env()` and `VAULT_TOKEN`.
     pub(crate) fn current(ctx: &Context) -> Result<Self, StepError> {
@@ -630,7 +771,7 @@ impl VaultSession {
                  ...) or set VAULT_TOKEN",
             )
         })?;
-        let api = Api::connect(vault.endpoint(ctx)?)?;
+        let api = Api::connect(vault.endpoint(ctx)?, Family::OneShot)?;
         Ok(Self::new(ctx, api, token, TokenSource::Provided))
     }
 
@@ -711,11 +852,14 @@ mod tests {
         assert!(err.to_string().starts_with("VAULT_ADDR is not set"));
         let ctx = Context::with_env([("VAULT_ADDR", "vault:8200")]);
         assert!(Vault::from_env().endpoint(&ctx).unwrap_err().is_invalid());
+        let cx = ValidateContext::with_env([("VAULT_ADDR", "http://ok:8200")]);
+        let err = Vault::from_env()
+            .with_address("ftp://v")
+            .validate(&cx)
+            .unwrap_err();
         assert!(
-            Vault::from_env()
-                .with_address("ftp://v")
-                .validate()
-                .is_err()
+            err.to_string().starts_with("vault address \"ftp://v\""),
+            "{err}"
         );
         let ctx = Context::with_env([("VAULT_ADDR", "http://v"), ("VAULT_SKIP_VERIFY", "yes")]);
         let err = Vault::from_env().endpoint(&ctx).unwrap_err();
@@ -734,7 +878,7 @@ mod tests {
             .with_address("http://127.0.0.1:8200/proxy/")
             .endpoint(&Context::with_env([("X", "1")]))
             .unwrap();
-        let api = Api::connect(endpoint).unwrap();
+        let api = Api::connect(endpoint, Family::OneShot).unwrap();
         let path = ApiPath::new(["secret", "data", "orders/db name/"]).with_query("version", 3);
         assert_eq!(
             api.url(&path).as_str(),

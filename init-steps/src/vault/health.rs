@@ -1,11 +1,12 @@
 //! `VaultReady`: waits until `sys/health` says Vault is initialized, unsealed and active.
 
-use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, ErrorClass, Policy, Step, StepError, ValidateContext, async_trait};
 use reqwest::Method;
 use serde_json::Value;
 
 use super::client::{Api, ApiPath, Vault};
 use super::error;
+use crate::http_client::{self, Family};
 
 impl Vault {
     /// A step that waits for this Vault to be ready; see [`VaultReady`].
@@ -28,11 +29,24 @@ impl Vault {
 ///
 /// Each attempt is one request; the step's policy ([`Policy::wait`] by default: unlimited
 /// attempts, 100 ms to 1 s apart; bound it with a timeout) polls. The status codes say the
-/// state: 200 active; 429 standby and 473 performance standby (ready only with
-/// [`allow_standby`](Self::allow_standby)); 472 disaster-recovery secondary, 474 standby that
-/// cannot reach the active node, 501 not initialized, 503 sealed, 530 removed from the cluster,
-/// all transient (an operator or an auto-unseal may fix them). The request carries no
-/// namespace: `sys/health` lives in the root namespace.
+/// state (the default status codes of
+/// <https://developer.hashicorp.com/vault/api-docs/system/health>):
+///
+/// | status | state | ready? |
+/// |---|---|---|
+/// | 200 | initialized, unsealed, active | yes |
+/// | 429 | unsealed standby | only with [`allow_standby`](Self::allow_standby); else transient |
+/// | 473 | performance standby | only with [`allow_standby`](Self::allow_standby); else transient |
+/// | 474 | standby that cannot reach the active node | transient (the network or the active node comes back) |
+/// | 501 | not initialized | transient (an operator or an init job initializes it) |
+/// | 503 | sealed | transient (an operator or an auto-unseal unseals it) |
+/// | 472 | disaster-recovery secondary (active or standby node of it) | **permanent**: a DR secondary serves no client requests until an operator promotes it, which no wait brings about |
+/// | 530 | removed from its cluster | **permanent**: a removed node does not rejoin by itself |
+/// | other | not Vault's answer: an ingress or proxy in front of a Vault that is starting (a 404 until its rules load) | transient, as for [`HttpWait`](crate::http::HttpWait), except 401, 403 and 407 (permanent) |
+///
+/// The request carries no namespace: `sys/health` lives in the root namespace. As a wait, the
+/// step waits out an ingress's placeholder TLS certificate while it starts (see the
+/// classification table in the README).
 ///
 /// # Examples
 ///
@@ -89,8 +103,8 @@ impl Step for VaultReady {
         "vault-ready"
     }
 
-    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        self.vault.validate()
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        self.vault.validate(cx)
     }
 
     fn policy(&self) -> Policy {
@@ -98,7 +112,7 @@ impl Step for VaultReady {
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
-        let api = Api::connect(self.vault.endpoint(ctx)?)?;
+        let api = Api::connect(self.vault.endpoint(ctx)?, Family::Wait)?;
         let subject = "sys/health";
         let reply = api
             .send(
@@ -118,6 +132,13 @@ impl Step for VaultReady {
                 reply.status.as_u16()
             ))
         };
+        let never_ready = |state: &str| {
+            StepError::permanent(format!(
+                "vault at {}: {state} ({})",
+                api.address(),
+                reply.status.as_u16()
+            ))
+        };
         let state = match reply.status.as_u16() {
             200 => "active",
             429 if self.allow_standby => "standby",
@@ -132,7 +153,19 @@ impl Step for VaultReady {
                     "vault is a performance standby node (allow_standby counts it as ready)",
                 ));
             }
-            472 => return Err(not_ready("vault is a disaster-recovery secondary")),
+            // These never change by themselves: failing now beats waiting for the timeout.
+            472 => {
+                return Err(never_ready(
+                    "vault is a disaster-recovery secondary, which serves no requests until it \
+                     is promoted; point VAULT_ADDR at the primary cluster",
+                ));
+            }
+            530 => {
+                return Err(never_ready(
+                    "this vault node was removed from its cluster and will not rejoin by \
+                     itself; point VAULT_ADDR at a node of the cluster",
+                ));
+            }
             474 => {
                 return Err(not_ready(
                     "vault is a standby node that cannot reach the active node",
@@ -140,8 +173,18 @@ impl Step for VaultReady {
             }
             501 => return Err(not_ready("vault is not initialized")),
             503 => return Err(not_ready("vault is sealed")),
-            530 => return Err(not_ready("this vault node was removed from its cluster")),
-            _ => return Err(error::from_reply(&reply, subject)),
+            // Not one of Vault's health answers: an ingress or proxy in front of a Vault that
+            // is starting (a 404 until its rules load, a 502). A wait polls on, as HttpWait
+            // does, except for refused credentials.
+            _ => {
+                let err = error::from_reply(&reply, subject);
+                return Err(match http_client::wait_status_class(reply.status) {
+                    ErrorClass::Transient if err.is_permanent() => {
+                        StepError::transient(err.to_string())
+                    }
+                    _ => err,
+                });
+            }
         };
         // A 200 from something that is not Vault (a proxy's error page) must not count.
         if body["initialized"] != Value::Bool(true) || body["sealed"] != Value::Bool(false) {

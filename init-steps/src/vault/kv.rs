@@ -320,7 +320,8 @@ impl Step for KvRead {
         &self.name
     }
 
-    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        VaultSession::check_environment(cx)?;
         let subject = self.subject();
         validate_path(&self.mount, &format!("{subject}: kv mount"), false)?;
         validate_path(&self.path, &format!("{subject}: kv path"), false)?;

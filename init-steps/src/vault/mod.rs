@@ -37,7 +37,11 @@
 //!             .private_key_file("/tls/tls.key"),
 //!     )
 //!     .step(VaultRevoke::new());
-//! assert!(plan.validate(&init_core::Context::new()).is_ok());
+//! // The environment is checked before any step runs (exit 2), naming the variable.
+//! let env = |addr| init_core::Context::with_env([("VAULT_ADDR", addr)]);
+//! assert!(plan.validate(&env("https://vault.vault:8200")).is_ok());
+//! let err = plan.validate(&env("vault:8200")).unwrap_err();
+//! assert!(err.to_string().starts_with("step \"vault-ready\": VAULT_ADDR \"vault:8200\": expected"));
 //! ```
 
 mod auth;

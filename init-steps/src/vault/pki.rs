@@ -313,7 +313,8 @@ impl Step for PkiIssue {
         &self.name
     }
 
-    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        VaultSession::check_environment(cx)?;
         let subject = self.subject();
         validate_path(&self.mount, &format!("{subject}: pki mount"), false)?;
         validate_path(&self.role, &format!("{subject}: pki role"), false)?;

@@ -230,7 +230,8 @@ impl Step for VaultRead {
         &self.name
     }
 
-    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        VaultSession::check_environment(cx)?;
         let subject = self.subject();
         validate_path(&self.path, &format!("{subject}: vault path"), false)?;
         if self.body.as_ref().is_some_and(|b| !b.is_object()) {

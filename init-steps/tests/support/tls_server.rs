@@ -8,6 +8,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
 
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -67,14 +69,32 @@ impl TestCa {
         self.issue(names, ExtendedKeyUsagePurpose::ServerAuth)
     }
 
+    /// A server certificate for `names` that is valid only from `not_before` (a certificate
+    /// issued a moment ago, seen by a clock a little behind the issuer's).
+    pub fn issue_server_valid_from(&self, names: &[&str], not_before: SystemTime) -> Issued {
+        self.issue_with(names, ExtendedKeyUsagePurpose::ServerAuth, |params| {
+            params.not_before = not_before.into();
+        })
+    }
+
     /// A client certificate for `name`.
     pub fn issue_client(&self, name: &str) -> Issued {
         self.issue(&[name], ExtendedKeyUsagePurpose::ClientAuth)
     }
 
     fn issue(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Issued {
+        self.issue_with(names, usage, |_| {})
+    }
+
+    fn issue_with(
+        &self,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> Issued {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names.clone()).unwrap();
+        adjust(&mut params);
         params
             .distinguished_name
             .push(DnType::CommonName, names[0].as_str());
@@ -111,6 +131,46 @@ pub async fn serve_tls(
     server: &Issued,
     client_ca: Option<&TestCa>,
 ) -> SocketAddr {
+    serve_tls_switching(router, server, server, 0, client_ca).await
+}
+
+/// Like [`serve_tls`], but the first `first_handshakes` TLS handshakes present `first` (an
+/// ingress controller's placeholder certificate while it starts) and the later ones `then`.
+pub async fn serve_tls_switching(
+    router: axum::Router,
+    first: &Issued,
+    then: &Issued,
+    first_handshakes: usize,
+    client_ca: Option<&TestCa>,
+) -> SocketAddr {
+    let placeholder = acceptor(first, client_ca);
+    let real = acceptor(then, client_ca);
+    let handshakes = AtomicUsize::new(0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = if handshakes.fetch_add(1, Ordering::SeqCst) < first_handshakes {
+                placeholder.clone()
+            } else {
+                real.clone()
+            };
+            let router = router.clone();
+            tokio::spawn(async move {
+                // A client that does not trust us (or that we refuse) ends here.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router))
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn acceptor(server: &Issued, client_ca: Option<&TestCa>) -> tokio_rustls::TlsAcceptor {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -130,23 +190,5 @@ pub async fn serve_tls(
     let config = builder
         .with_single_cert(vec![server.cert_der.clone()], key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            let router = router.clone();
-            tokio::spawn(async move {
-                // A client that does not trust us (or that we refuse) ends here.
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router))
-                    .await;
-            });
-        }
-    });
-    addr
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }

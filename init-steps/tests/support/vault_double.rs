@@ -38,6 +38,8 @@ pub(crate) enum Health {
     Sealed,
     /// 501: not initialized (every other path answers 503 "Vault is sealed").
     Uninitialized,
+    /// 530: this node was removed from its cluster (`removed_from_cluster: true`).
+    Removed,
 }
 
 /// A request the double received.
@@ -1047,6 +1049,7 @@ fn health_reply(health: Health) -> Response<Body> {
         Health::DrSecondary => (472, true, false, false, false),
         Health::Sealed => (503, true, true, true, false),
         Health::Uninitialized => (501, false, true, true, false),
+        Health::Removed => (530, true, false, true, false),
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1060,6 +1063,7 @@ fn health_reply(health: Health) -> Response<Body> {
             "replication_dr_mode": if health == Health::DrSecondary { "secondary" } else { "disabled" },
             "server_time_utc": now, "version": "1.17.2", "enterprise": false,
             "cluster_name": "vault-cluster-double", "cluster_id": "6b7f0b5e-double",
+            "removed_from_cluster": health == Health::Removed,
         }),
     )
 }
