@@ -43,6 +43,10 @@ mod hex;
 #[cfg(feature = "http")]
 #[allow(dead_code)] // Each family uses part of it.
 mod http_client;
+#[cfg(feature = "download")]
+mod progress;
+#[cfg(feature = "download")]
+mod unpack;
 
 #[cfg(feature = "certs")]
 pub mod certs;

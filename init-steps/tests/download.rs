@@ -41,6 +41,9 @@ enum Entry<'a> {
     Symlink(&'a str, &'a str),
     Hardlink(&'a str, &'a str),
     Fifo(&'a str),
+    /// An extension header (GNU long name `L` or link `K`, pax `x` or `g`) with its data;
+    /// `declared` is the size its header claims (the data's length when `None`).
+    Meta(tar::EntryType, &'a [u8], Option<u64>),
 }
 
 fn tar_gz(entries: &[Entry<'_>]) -> Vec<u8> {
@@ -75,6 +78,17 @@ fn tar_gz(entries: &[Entry<'_>]) -> Vec<u8> {
                 header.set_entry_type(tar::EntryType::Fifo);
                 header.set_mode(0o644);
                 (path, &[], None)
+            }
+            Entry::Meta(kind, data, declared) => {
+                header.set_entry_type(kind);
+                header.set_mode(0o644);
+                let old = header.as_old_mut();
+                old.name = [0; 100];
+                old.name[..13].copy_from_slice(b"././@LongLink");
+                header.set_size(declared.unwrap_or(data.len() as u64));
+                header.set_cksum();
+                builder.append(&header, data).unwrap();
+                continue;
             }
         };
         let old = header.as_old_mut();
@@ -157,6 +171,41 @@ fn router() -> Router {
             "/zeros.tar.gz",
             archive_route(tar_gz(&[Entry::File("zeros", &[0; 200_000], 0o644)])),
         )
+}
+
+/// One pax record: `<length> <key>=<value>\n`, the length counting itself.
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let body = [b" ", key.as_bytes(), b"=", value, b"\n"].concat();
+    let mut length = body.len() + 1;
+    while format!("{length}").len() + body.len() != length {
+        length += 1;
+    }
+    [format!("{length}").into_bytes(), body].concat()
+}
+
+/// Serves each archive under `/<name>.tar.gz`.
+async fn serve_archives(archives: Vec<(&'static str, Vec<u8>)>) -> SocketAddr {
+    let mut router = Router::new();
+    for (name, bytes) in archives {
+        router = router.route(&format!("/{name}.tar.gz"), archive_route(bytes));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Unpacks `/<name>.tar.gz` from `addr` into `dest`.
+async fn unpack_into(
+    addr: SocketAddr,
+    name: &str,
+    dest: &Path,
+) -> Result<(), init_core::StepError> {
+    Download::new(format!("http://{addr}/{name}.tar.gz"), dest)
+        .insecure_skip_checksum()
+        .unpack_tar_gz()
+        .run(&Context::new())
+        .await
 }
 
 async fn serve() -> SocketAddr {
@@ -358,7 +407,10 @@ async fn an_archive_unpacking_over_the_size_cap_is_refused() {
         err.to_string(),
         format!("{url}: archive: unpacks to more than the 100000-byte limit")
     );
-    assert!(common::names(&dest).is_empty());
+    assert!(
+        !dest.exists(),
+        "the directory this download created is removed"
+    );
 }
 
 #[tokio::test]
@@ -470,10 +522,9 @@ async fn hostile_tarballs_are_refused_before_anything_is_written() {
         assert!(err.is_permanent(), "{name}");
         assert_eq!(err.to_string(), format!("{url}: archive: {what}"), "{name}");
         assert!(
-            common::names(&dest).is_empty(),
-            "{name}: something was written"
+            common::names(dir.path()).is_empty(),
+            "{name}: something was written (or the directory this download made was left)"
         );
-        assert_eq!(common::names(dir.path()), ["out"], "{name}");
     }
     assert!(!Path::new("/tmp/initkit-evil").exists());
 }
@@ -546,4 +597,324 @@ fn download_debug_shows_no_url_credentials() {
         !debug.contains("hunter2-pass") && !debug.contains("abc123sig"),
         "{debug}"
     );
+}
+
+#[tokio::test]
+async fn a_symlink_chained_through_another_is_refused_when_it_leaves_the_directory() {
+    let chained = || {
+        vec![
+            Entry::Dir("sub/"),
+            Entry::Symlink("sub/up", ".."),
+            Entry::Symlink("esc", "sub/up/.."),
+        ]
+    };
+    let mut reversed = chained();
+    reversed.reverse();
+    let addr = serve_archives(vec![
+        ("chained", tar_gz(&chained())),
+        // The escaping link comes first; the link that makes it escape is placed later.
+        ("reversed", tar_gz(&reversed)),
+        (
+            "deeper",
+            tar_gz(&[
+                Entry::Dir("a/b/"),
+                Entry::Symlink("a/b/top", "../.."),
+                Entry::Symlink("a/hop", "b/top"),
+                Entry::Symlink("x", "a/hop/.."),
+            ]),
+        ),
+        (
+            "loop",
+            tar_gz(&[Entry::Symlink("p", "q/x"), Entry::Symlink("q", "p")]),
+        ),
+    ])
+    .await;
+    let cases = [
+        (
+            "chained",
+            "entry \"esc\": symlink target \"sub/up/..\" points outside the directory",
+        ),
+        (
+            "reversed",
+            "entry \"esc\": symlink target \"sub/up/..\" points outside the directory",
+        ),
+        (
+            "deeper",
+            "entry \"x\": symlink target \"a/hop/..\" points outside the directory",
+        ),
+        (
+            "loop",
+            "entry \"p\": symlink target \"q/x\" goes through too many symlinks",
+        ),
+    ];
+    for (name, what) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        let err = unpack_into(addr, name, &dest).await.unwrap_err();
+        assert!(err.is_permanent(), "{name}");
+        assert_eq!(
+            err.to_string(),
+            format!("http://{addr}/{name}.tar.gz: archive: {what}"),
+            "{name}"
+        );
+        assert!(!dest.exists(), "{name}: something was written");
+    }
+}
+
+#[tokio::test]
+async fn a_symlink_chained_through_one_already_on_disk_is_refused() {
+    let addr = serve_archives(vec![("esc", tar_gz(&[Entry::Symlink("esc", "sub/up/..")]))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    fs::create_dir_all(dest.join("sub")).unwrap();
+    std::os::unix::fs::symlink("..", dest.join("sub/up")).unwrap();
+    let err = unpack_into(addr, "esc", &dest).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "http://{addr}/esc.tar.gz: archive: entry \"esc\": symlink target \"sub/up/..\" \
+             points outside the directory"
+        )
+    );
+    assert!(!dest.join("esc").exists());
+}
+
+#[tokio::test]
+async fn symlinks_chained_inside_the_directory_are_unpacked() {
+    let addr = serve_archives(vec![(
+        "inside",
+        tar_gz(&[
+            Entry::Dir("tool/bin/"),
+            Entry::File("tool/bin/run", b"run", 0o755),
+            Entry::Symlink("tool/up", ".."),
+            Entry::Symlink("tool/latest", "bin"),
+            Entry::Symlink("tool/current", "latest/run"),
+            Entry::Symlink("again", "tool/up/tool/current"),
+        ]),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    unpack_into(addr, "inside", &dest).await.unwrap();
+    assert_eq!(fs::read_to_string(dest.join("again")).unwrap(), "run");
+    assert_eq!(
+        fs::read_to_string(dest.join("tool/current")).unwrap(),
+        "run"
+    );
+}
+
+#[tokio::test]
+async fn long_names_and_pax_paths_within_the_caps_are_unpacked() {
+    let long = format!("{}/{}/file", "d".repeat(200), "e".repeat(200));
+    let mut long_name = long.clone().into_bytes();
+    long_name.push(0);
+    let pax = [
+        pax_record("path", b"pax/named"),
+        pax_record("mtime", b"1700000000.5"),
+    ]
+    .concat();
+    let addr = serve_archives(vec![(
+        "long",
+        tar_gz(&[
+            Entry::Meta(tar::EntryType::GNULongName, &long_name, None),
+            Entry::File("short-name-ignored", b"long", 0o644),
+            Entry::Meta(tar::EntryType::XHeader, &pax, None),
+            Entry::File("ignored-too", b"pax", 0o600),
+            Entry::Meta(tar::EntryType::GNULongLink, b"pax/named\0", None),
+            Entry::Symlink("link", ""),
+        ]),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    unpack_into(addr, "long", &dest).await.unwrap();
+    assert_eq!(fs::read_to_string(dest.join(&long)).unwrap(), "long");
+    assert_eq!(fs::read_to_string(dest.join("pax/named")).unwrap(), "pax");
+    assert_eq!(common::mode(&dest.join("pax/named")), 0o600);
+    assert_eq!(
+        fs::read_link(dest.join("link")).unwrap(),
+        Path::new("pax/named")
+    );
+    assert_eq!(
+        common::names(&dest),
+        ["d".repeat(200), "link".into(), "pax".into()]
+    );
+}
+
+#[tokio::test]
+async fn oversized_extension_headers_are_refused_before_they_are_read() {
+    // Each header claims far more than it holds: the cap must refuse the claim, not read it
+    // (reading would end in an unexpected end of file instead).
+    let claim = Some(64 << 20);
+    let pax_path = pax_record("path", &vec![b'p'; 5000]);
+    let addr = serve_archives(vec![
+        (
+            "long-name",
+            tar_gz(&[Entry::Meta(tar::EntryType::GNULongName, b"x", claim)]),
+        ),
+        (
+            "long-link",
+            tar_gz(&[Entry::Meta(tar::EntryType::GNULongLink, b"x", claim)]),
+        ),
+        (
+            "pax",
+            tar_gz(&[Entry::Meta(tar::EntryType::XHeader, b"x", claim)]),
+        ),
+        (
+            "pax-global",
+            tar_gz(&[Entry::Meta(
+                tar::EntryType::XGlobalHeader,
+                b"x",
+                Some(1 << 20),
+            )]),
+        ),
+        (
+            "pax-path",
+            tar_gz(&[
+                Entry::Meta(tar::EntryType::XHeader, &pax_path, None),
+                Entry::File("f", b"x", 0o644),
+            ]),
+        ),
+        (
+            "dangling",
+            tar_gz(&[Entry::Meta(tar::EntryType::GNULongName, b"name\0", None)]),
+        ),
+    ])
+    .await;
+    let cases = [
+        (
+            "long-name",
+            "GNU long name of 67108864 bytes: expected at most 4096",
+        ),
+        (
+            "long-link",
+            "GNU long link of 67108864 bytes: expected at most 4096",
+        ),
+        (
+            "pax",
+            "pax header of 67108864 bytes: expected at most 16384",
+        ),
+        (
+            "pax-global",
+            "pax header of 1048576 bytes: expected at most 16384",
+        ),
+        ("pax-path", "pax path of 5000 bytes: expected at most 4096"),
+        ("dangling", "an extension header with no entry after it"),
+    ];
+    for (name, what) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        let err = unpack_into(addr, name, &dest).await.unwrap_err();
+        assert!(err.is_permanent(), "{name}");
+        assert_eq!(
+            err.to_string(),
+            format!("http://{addr}/{name}.tar.gz: archive: {what}"),
+            "{name}"
+        );
+        assert!(!dest.exists(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_64_mib_long_name_is_refused_with_a_short_message() {
+    // The issue's case: a small .tar.gz whose GNU long name is 64 MiB.
+    let name = vec![b'a'; 64 << 20];
+    let archive = tar_gz(&[
+        Entry::Meta(tar::EntryType::GNULongName, &name, None),
+        Entry::File("x", b"x", 0o644),
+    ]);
+    assert!(archive.len() < 1 << 20, "{} bytes", archive.len());
+    let addr = serve_archives(vec![("huge-name", archive)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = unpack_into(addr, "huge-name", &dir.path().join("out"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "http://{addr}/huge-name.tar.gz: archive: GNU long name of 67108864 bytes: \
+             expected at most 4096"
+        )
+    );
+}
+
+#[tokio::test]
+async fn extension_headers_count_against_the_size_cap() {
+    let name = [vec![b'n'; 3000], vec![0]].concat();
+    let addr = serve_archives(vec![(
+        "named",
+        tar_gz(&[
+            Entry::Meta(tar::EntryType::GNULongName, &name, None),
+            Entry::File("f", b"tiny", 0o644),
+        ]),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let url = format!("http://{addr}/named.tar.gz");
+    let err = Download::new(&url, &dest)
+        .insecure_skip_checksum()
+        .unpack_tar_gz()
+        .max_size(2000)
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{url}: archive: unpacks to more than the 2000-byte limit")
+    );
+}
+
+#[tokio::test]
+async fn an_entry_name_in_a_message_is_cut() {
+    let long = [vec![b'z'; 3000], b"/../x".to_vec(), vec![0]].concat();
+    let addr = serve_archives(vec![(
+        "dotdot-long",
+        tar_gz(&[
+            Entry::Meta(tar::EntryType::GNULongName, &long, None),
+            Entry::File("f", b"x", 0o644),
+        ]),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = unpack_into(addr, "dotdot-long", &dir.path().join("out"))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.len() < 400, "{} bytes: {message}", message.len());
+    assert!(
+        message.ends_with("… (3005 bytes): \"..\" is not allowed"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_unpack_removes_what_it_wrote_and_keeps_what_was_there() {
+    let addr = serve_archives(vec![(
+        "blocked",
+        tar_gz(&[
+            Entry::Dir("new/deeper/"),
+            Entry::File("new/a", b"a", 0o644),
+            Entry::File("made/on/the/way", b"w", 0o644),
+            Entry::Symlink("link", "new/a"),
+            Entry::File("top", b"t", 0o644),
+            // A directory with files stands there: the rename over it fails.
+            Entry::File("blocked", b"x", 0o644),
+        ]),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    fs::create_dir_all(dest.join("blocked")).unwrap();
+    fs::write(dest.join("blocked/inner"), "keep").unwrap();
+    fs::write(dest.join("keep"), "keep").unwrap();
+    let err = unpack_into(addr, "blocked", &dest).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&dest.join("blocked").display().to_string()),
+        "{err}"
+    );
+    assert_eq!(common::names(&dest), ["blocked", "keep"]);
+    assert_eq!(common::names(&dest.join("blocked")), ["inner"]);
+    assert_eq!(fs::read_to_string(dest.join("keep")).unwrap(), "keep");
 }
