@@ -364,20 +364,10 @@ impl Step for Download {
             owner: self.owner,
         };
         let (max, shown_in) = (self.max_size, shown.clone());
-        blocking(&self.name, move || writer.place(options, max, &shown_in)).await?;
+        atomic::off_thread(&self.name, move || writer.place(options, max, &shown_in)).await?;
         tracing::debug!(url = %shown, path = %self.dest.display(), bytes = total, "downloaded");
         Ok(())
     }
-}
-
-/// Runs `work` on a blocking thread.
-async fn blocking<T: Send + 'static>(
-    name: &str,
-    work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
-) -> Result<T, StepError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        StepError::permanent(format!("{name}: the file work panicked")).with_source(e)
-    })?
 }
 
 /// The writer of a body, on a blocking thread: its latest batch in flight, so the next is

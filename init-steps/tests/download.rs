@@ -6,6 +6,7 @@
 mod common;
 #[allow(unreachable_pub)] // Shared with the HTTP tests.
 mod support {
+    pub mod logs;
     pub mod tls_server;
 }
 
@@ -917,4 +918,133 @@ async fn a_failed_unpack_removes_what_it_wrote_and_keeps_what_was_there() {
     assert_eq!(common::names(&dest), ["blocked", "keep"]);
     assert_eq!(common::names(&dest.join("blocked")), ["inner"]);
     assert_eq!(fs::read_to_string(dest.join("keep")).unwrap(), "keep");
+}
+
+/// A server on the test's (paused) clock: sends `chunks` pieces of 10 000 bytes, waiting
+/// `pause(i)` before piece `i`, with a `Content-Length` or chunked.
+async fn serve_slowly(
+    chunks: usize,
+    with_length: bool,
+    pause: fn(usize) -> std::time::Duration,
+) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0; 4096];
+        let _ = socket.read(&mut request).await;
+        let framing = if with_length {
+            format!("Content-Length: {}", chunks * 10_000)
+        } else {
+            "Transfer-Encoding: chunked".to_owned()
+        };
+        let head = format!("HTTP/1.1 200 OK\r\n{framing}\r\nConnection: close\r\n\r\n");
+        socket.write_all(head.as_bytes()).await.unwrap();
+        for i in 0..chunks {
+            tokio::time::sleep(pause(i)).await;
+            let piece = vec![b'p'; 10_000];
+            if with_length {
+                socket.write_all(&piece).await.unwrap();
+            } else {
+                socket.write_all(b"2710\r\n").await.unwrap();
+                socket.write_all(&piece).await.unwrap();
+                socket.write_all(b"\r\n").await.unwrap();
+            }
+        }
+        if !with_length {
+            socket.write_all(b"0\r\n\r\n").await.unwrap();
+        }
+        socket.flush().await.unwrap();
+    });
+    addr
+}
+
+/// The progress lines in `logs`.
+fn progress_lines(logs: &str) -> Vec<&str> {
+    logs.lines()
+        .filter(|l| l.contains("initkit::progress"))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_is_logged_every_five_seconds_with_percent_rate_and_time_left() {
+    let (logs, _guard) = support::logs::capture();
+    // 20 pieces, at 0.5 s, 1.5 s, ... 19.5 s (off the 5 s marks).
+    let addr = serve_slowly(20, true, |i| {
+        std::time::Duration::from_millis(if i == 0 { 500 } else { 1000 })
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let started = tokio::time::Instant::now();
+    Download::new(
+        format!("http://{addr}/artifact"),
+        dir.path().join("artifact"),
+    )
+    .insecure_skip_checksum()
+    .run(&Context::new())
+    .await
+    .unwrap();
+    let elapsed = started.elapsed().as_secs();
+    assert_eq!(elapsed, 19, "19.5 s");
+    let logs = logs.text();
+    let lines = progress_lines(&logs);
+    // One line per 5 s of elapsed time, never one per piece.
+    assert_eq!(lines.len() as u64, elapsed / 5, "{logs}");
+    // The first, at 5 s: 50 000 bytes of 200 000, 25 %, 10 000 bytes a second, 150 000 /
+    // 10 000 = 15 s left.
+    let first = lines[0];
+    for field in [
+        "bytes=50000",
+        "total_bytes=200000",
+        "percent=25",
+        "rate_bytes_per_s=10000",
+        "eta_s=15",
+        "downloading: 48.8 KiB of 195.3 KiB (25%), 9.8 KiB/s, about 15s left",
+    ] {
+        assert!(first.contains(field), "{field} missing in {first}");
+    }
+    assert!(lines[2].contains("bytes=150000"), "{}", lines[2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_download_still_logs_progress_without_a_percent_when_the_length_is_unknown() {
+    let (logs, _guard) = support::logs::capture();
+    // One piece, then nothing for 12 s, then the last piece.
+    let addr = serve_slowly(2, false, |i| std::time::Duration::from_secs(12 * i as u64)).await;
+    let dir = tempfile::tempdir().unwrap();
+    Download::new(
+        format!("http://{addr}/artifact"),
+        dir.path().join("artifact"),
+    )
+    .insecure_skip_checksum()
+    .run(&Context::new())
+    .await
+    .unwrap();
+    let logs = logs.text();
+    let lines = progress_lines(&logs);
+    assert_eq!(lines.len(), 2, "{logs}");
+    for line in &lines {
+        assert!(line.contains("bytes=10000"), "{line}");
+        assert!(line.contains("downloading: 9.8 KiB received, "), "{line}");
+        assert!(
+            !line.contains("percent") && !line.contains("eta_s") && !line.contains("total_bytes"),
+            "{line}"
+        );
+    }
+    assert!(lines[0].contains("rate_bytes_per_s=2000"), "{}", lines[0]);
+    assert!(lines[1].contains("rate_bytes_per_s=1000"), "{}", lines[1]);
+}
+
+#[tokio::test]
+async fn a_quick_download_logs_no_progress() {
+    let (logs, _guard) = support::logs::capture();
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    Download::new(format!("http://{addr}/tool"), dir.path().join("tool"))
+        .sha256(sha256_hex(&payload()))
+        .run(&Context::new())
+        .await
+        .unwrap();
+    assert!(progress_lines(&logs.text()).is_empty(), "{}", logs.text());
 }
