@@ -38,6 +38,8 @@
 #[cfg(feature = "fs-writer")]
 #[allow(dead_code)] // Each family uses part of it.
 mod atomic;
+#[cfg(feature = "vault")]
+mod atomic_set;
 #[cfg(any(feature = "template", feature = "download"))]
 mod hex;
 #[cfg(feature = "http")]
