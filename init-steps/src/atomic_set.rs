@@ -293,4 +293,83 @@ mod tests {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(reader.join().unwrap() > 0);
     }
+
+    /// Selects the child role of [`a_killed_writer_never_leaves_a_mixed_set`] and names its
+    /// directory.
+    const CHILD_ENV: &str = "INITKIT_ATOMIC_SET_CHILD_DIR";
+    /// The size of each file of a generation (large enough for kills to land mid-write).
+    const SIZE: usize = 4 << 20;
+
+    /// The child: writes generation after generation (every byte of generation `n` is
+    /// `b'a' + n % 26`) until it is killed.
+    #[test]
+    #[ignore = "child entry point, run by a_killed_writer_never_leaves_a_mixed_set"]
+    fn child_writes_sets_until_killed() {
+        let Some(dir) = std::env::var_os(CHILD_ENV) else {
+            return;
+        };
+        for generation in 1u8.. {
+            let byte = b'a' + generation % 26;
+            let file = |name: &str| SetFile {
+                name: name.into(),
+                bytes: vec![byte; SIZE],
+                mode: 0o600,
+            };
+            write_set(Path::new(&dir), &[file("tls.key"), file("tls.crt")]).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_killed_writer_never_leaves_a_mixed_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| SetFile {
+            name: name.into(),
+            bytes: vec![b'a'; SIZE],
+            mode: 0o600,
+        };
+        write_set(dir.path(), &[file("tls.key"), file("tls.crt")]).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let mut replaced = 0;
+        let mut before = b'a';
+        for round in 0..12u64 {
+            let mut child = std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "atomic_set::tests::child_writes_sets_until_killed",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_ENV, dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100 + round * 31));
+            child.kill().unwrap(); // SIGKILL
+            assert!(!child.wait().unwrap().success(), "killed, not finished");
+            let key = fs::read(dir.path().join("tls.key")).unwrap();
+            let cert = fs::read(dir.path().join("tls.crt")).unwrap();
+            assert_eq!(key.len(), SIZE, "a torn key");
+            assert!(key.iter().all(|&b| b == key[0]), "a torn key");
+            assert_eq!(
+                key, cert,
+                "a key and a certificate of different generations"
+            );
+            if key[0] != before {
+                replaced += 1;
+                before = key[0];
+            }
+        }
+        assert!(
+            replaced > 0,
+            "no set was ever swapped in; the test proved nothing"
+        );
+        // A rerun cleans what the killed writers left: one set directory remains.
+        write_set(dir.path(), &[file("tls.key"), file("tls.crt")]).unwrap();
+        let stamped = names(dir.path())
+            .into_iter()
+            .filter(|n| is_timestamp_dir_name(OsStr::new(n)))
+            .count();
+        assert_eq!(stamped, 1);
+    }
 }
