@@ -30,6 +30,18 @@ impl WriteOptions {
     }
 }
 
+/// Runs blocking file work (a write and its fsync, a temp-file sweep, an unpack) on a blocking
+/// thread, so a long write never delays the signal handling and timers of the current-thread
+/// runtime. `name` (the step's) names a panic of the work.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
+) -> Result<T, StepError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        StepError::permanent(format!("{name}: the file work panicked")).with_source(e)
+    })?
+}
+
 /// Checks a mode given by a user (when given): permission bits only (`0o7777` at most).
 pub(crate) fn validate_mode(mode: impl Into<Option<u32>>, what: &str) -> Result<(), StepError> {
     if let Some(mode) = mode.into()

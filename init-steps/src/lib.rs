@@ -38,11 +38,17 @@
 #[cfg(feature = "fs-writer")]
 #[allow(dead_code)] // Each family uses part of it.
 mod atomic;
+#[cfg(feature = "vault")]
+mod atomic_set;
 #[cfg(any(feature = "template", feature = "download"))]
 mod hex;
 #[cfg(feature = "http")]
 #[allow(dead_code)] // Each family uses part of it.
 mod http_client;
+#[cfg(feature = "download")]
+mod progress;
+#[cfg(feature = "download")]
+mod unpack;
 
 #[cfg(feature = "certs")]
 pub mod certs;

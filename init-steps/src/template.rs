@@ -259,8 +259,15 @@ impl Render {
         Ok(())
     }
 
+    /// Renders one template. The file work (reading the template, writing and fsyncing the
+    /// temp file, the rename) runs off the runtime's thread; rendering, which reads the
+    /// context, on it.
     async fn render_one(&self, ctx: &Context, job: &Job) -> Result<(), StepError> {
-        let source = read_template(&job.src).map_err(StepError::permanent)?;
+        let src = job.src.clone();
+        let source = atomic::off_thread(&self.name, move || {
+            read_template(&src).map_err(StepError::permanent)
+        })
+        .await?;
         let (output, secret) = match self.syntax {
             Syntax::Jinja => render_jinja(&self.root(), &job.src, &source, ctx)?,
             Syntax::Envsubst => render_envsubst(&job.src, &source, ctx)?,
@@ -269,16 +276,21 @@ impl Render {
             mode: self.mode.or(secret.then_some(0o600)),
             owner: self.owner,
         };
-        let mut file = AtomicFile::create(&job.dest)?;
-        file.file_mut()
-            .write_all(output.as_bytes())
-            .map_err(|e| file.error(e))?;
-        drop(output);
-        file.finish(options)?;
+        let dest = job.dest.clone();
+        let file = atomic::off_thread(&self.name, move || {
+            let mut file = AtomicFile::create(&dest)?;
+            file.file_mut()
+                .write_all(output.as_bytes())
+                .map_err(|e| file.error(e))?;
+            drop(output);
+            file.finish(options)?;
+            Ok(file)
+        })
+        .await?;
         if let Some(argv) = &self.check {
             run_check(ctx, &job.dest, argv, file.temp_path()).await?;
         }
-        file.commit()?;
+        atomic::off_thread(&self.name, move || file.commit()).await?;
         tracing::debug!(
             template = %job.src.display(),
             path = %job.dest.display(),
@@ -319,7 +331,8 @@ impl Step for Render {
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
-        for job in self.jobs()? {
+        let this = self.clone();
+        for job in atomic::off_thread(&self.name, move || this.jobs()).await? {
             self.render_one(ctx, &job).await?;
         }
         Ok(())

@@ -1057,6 +1057,15 @@ async fn pki_issue_writes_a_real_certificate_key_and_chain_and_logs_the_expiry()
     assert_eq!(mode(&tls.join("tls.key")), 0o600);
     assert_eq!(mode(&tls.join("tls.crt")), 0o644);
     assert_eq!(mode(&tls.join("ca.crt")), 0o644);
+    // Replaced together: each name is a link through `..data` into one timestamped directory.
+    for name in ["tls.crt", "tls.key", "ca.crt"] {
+        assert_eq!(
+            std::fs::read_link(tls.join(name)).unwrap(),
+            std::path::Path::new("..data").join(name)
+        );
+    }
+    let stamped = std::fs::read_link(tls.join("..data")).unwrap();
+    assert!(stamped.to_string_lossy().starts_with("..20"), "{stamped:?}");
     for name in ["orders.prod.svc", "api.orders.prod.svc", "127.0.0.1"] {
         verify_server_cert(&ca, &cert, name).unwrap_or_else(|e| panic!("{name}: {e}"));
     }

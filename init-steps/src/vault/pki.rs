@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use init_core::{Context, Step, StepError, ValidateContext, async_trait};
@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 
 use super::client::{ApiPath, VaultSession, string_list, validate_path};
 use super::files::{FileOut, write_all};
-use crate::atomic::validate_mode;
+use crate::atomic::{self, validate_mode};
+use crate::atomic_set::{self, SetFile};
 
 /// The longest `ttl` asked for: far past any role's `max_ttl`, well inside what Vault parses
 /// (Go's durations end at 292 years).
@@ -23,7 +24,12 @@ const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// (<https://developer.hashicorp.com/vault/api-docs/secret/pki#generate-certificate-and-key>).
 ///
 /// Vault makes the key; it exists only in this reply, so the step writes it (mode `0o600`) and
-/// the certificate and CA chain files, each atomically, the key first. It publishes the public
+/// the certificate and CA chain files **together**: they must sit in one directory, where
+/// they are written into a fresh timestamped directory and swapped in by renaming a `..data`
+/// symlink (the Kubernetes volume pattern; `tls.crt -> ..data/tls.crt`), so a reader, or a
+/// SIGTERM in between, never pairs a new key with an old certificate. Validation refuses
+/// files in different directories and names starting with `..`. A chain file alone is
+/// written atomically on its own. It publishes the public
 /// parts under the [`publish`](Self::publish) name (`certificate`, `issuing_ca`, `ca_chain`,
 /// `serial_number`, `expiration`) and the private key, as a secret, under `<name>_key`; and logs
 /// the serial number and when the certificate expires. The key is registered with the
@@ -255,6 +261,37 @@ impl PkiIssue {
     }
 }
 
+/// Writes the key, certificate and chain as one set when there is a key (validation put them
+/// in one directory): a reader never sees a new key beside an old certificate. A chain file
+/// alone is written on its own.
+async fn write_files(name: &str, files: Vec<FileOut>) -> Result<(), StepError> {
+    let dir = files
+        .first()
+        .and_then(|f| f.path.parent())
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .map(Path::to_path_buf);
+    match dir {
+        Some(dir) if files.len() > 1 => {
+            let set: Vec<SetFile> = files
+                .into_iter()
+                .map(|f| SetFile {
+                    name: f.path.file_name().unwrap_or_default().to_owned(),
+                    bytes: f.bytes,
+                    mode: f.mode,
+                })
+                .collect();
+            atomic::off_thread(name, move || atomic_set::write_set(&dir, &set)).await
+        }
+        _ => write_all(files).await,
+    }
+}
+
 /// `vault-pki:<mount>/<role>`.
 fn step_name(mount: &str, role: &str) -> String {
     format!(
@@ -371,6 +408,22 @@ impl Step for PkiIssue {
                  ca_chain_file or publish"
             )));
         }
+        let dirs: HashSet<_> = files.iter().map(|f| f.parent()).collect();
+        if self.private_key_file.is_some() && dirs.len() > 1 {
+            return Err(StepError::invalid(format!(
+                "{subject}: expected the certificate, key and chain files in one directory \
+                 (they are replaced together, through a ..data symlink)"
+            )));
+        }
+        if files.iter().any(|f| {
+            f.file_name()
+                .is_none_or(|n| n.as_encoded_bytes().starts_with(b".."))
+        }) {
+            return Err(StepError::invalid(format!(
+                "{subject}: expected file names that do not start with \"..\" (kept for the \
+                 replaced-together set)"
+            )));
+        }
         if files.iter().collect::<HashSet<_>>().len() != files.len() {
             return Err(StepError::invalid(format!(
                 "{subject}: expected a different file for the certificate, the key and the chain"
@@ -440,7 +493,7 @@ impl Step for PkiIssue {
             });
         }
         let written: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        write_all(files).await?;
+        write_files(&self.name, files).await?;
 
         if let Some(name) = &self.publish {
             let mut public = Map::new();
@@ -553,6 +606,26 @@ mod tests {
                 .validate(&ValidateContext::process())
                 .is_err(),
             "a cert needs its key"
+        );
+        let split = ok
+            .clone()
+            .certificate_file("/tls/tls.crt")
+            .private_key_file("/keys/tls.key")
+            .validate(&ValidateContext::process())
+            .unwrap_err();
+        assert!(split.is_invalid());
+        assert_eq!(
+            split.to_string(),
+            "pki/issue/web: expected the certificate, key and chain files in one directory \
+             (they are replaced together, through a ..data symlink)"
+        );
+        assert!(
+            ok.clone()
+                .certificate_file("/tls/..crt")
+                .private_key_file("/tls/tls.key")
+                .validate(&ValidateContext::process())
+                .is_err(),
+            "names starting with .. are the set's own"
         );
         assert!(
             ok.certificate_file("/c")
