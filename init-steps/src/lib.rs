@@ -17,6 +17,7 @@
 //! | [`Download`](download::Download): a pinned, size-capped http(s) download, optionally a `.tar.gz` unpacked | [`download`] | `download` |
 //! | [`CaBundle`](certs::CaBundle): the system CA bundle plus checked extra CA certificates, in one file | [`certs`] | `certs` |
 //! | [`PostgresWait`](postgres::PostgresWait): PostgreSQL accepts a login and answers a check (a table exists, a query returns a row) | [`postgres`] | `postgres` |
+//! | [`RedisWait`](redis::RedisWait): Redis accepts a login (password or ACL user), answers `PING`, optionally holds a key | [`redis`] | `redis` |
 //!
 //! Each family is behind its Cargo feature; the facade `initkit` turns them on with the same
 //! names (`tcp`, `http`, `fs` and `template` by default, `full` for all).
@@ -32,7 +33,8 @@
         feature = "vault",
         feature = "download",
         feature = "certs",
-        feature = "postgres"
+        feature = "postgres",
+        feature = "redis"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -50,7 +52,7 @@ mod http_client;
 pub mod certs;
 #[cfg(feature = "command")]
 pub mod command;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;
@@ -64,6 +66,8 @@ pub mod fs;
 pub mod http;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tcp")]
 pub mod tcp;
 #[cfg(feature = "template")]
