@@ -16,6 +16,8 @@
 //! | [`VaultRevoke`](vault::VaultRevoke): revokes the login's token at the end of the plan | [`vault`] | `vault` |
 //! | [`Download`](download::Download): a pinned, size-capped http(s) download, optionally a `.tar.gz` unpacked | [`download`] | `download` |
 //! | [`CaBundle`](certs::CaBundle): the system CA bundle plus checked extra CA certificates, in one file | [`certs`] | `certs` |
+//! | [`PostgresWait`](postgres::PostgresWait): PostgreSQL accepts a login and answers a check (a table exists, a query returns a row) | [`postgres`] | `postgres` |
+//! | [`RedisWait`](redis::RedisWait): Redis accepts a login (password or ACL user), answers `PING`, optionally holds a key | [`redis`] | `redis` |
 //!
 //! Each family is behind its Cargo feature; the facade `initkit` turns them on with the same
 //! names (`tcp`, `http`, `fs` and `template` by default, `full` for all).
@@ -30,7 +32,9 @@
         feature = "command",
         feature = "vault",
         feature = "download",
-        feature = "certs"
+        feature = "certs",
+        feature = "postgres",
+        feature = "redis"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -54,6 +58,8 @@ mod unpack;
 pub mod certs;
 #[cfg(feature = "command")]
 pub mod command;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;
 #[cfg(feature = "template")]
@@ -64,6 +70,10 @@ pub mod file_wait;
 pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tcp")]
 pub mod tcp;
 #[cfg(feature = "template")]

@@ -1,6 +1,7 @@
 //! PostgreSQL (Debian's `postgresql`, 15): a fresh cluster made by `initdb` in a temporary
 //! directory, password authentication (SCRAM) for every connection, listening on a free
-//! loopback port, run as `postgres` when the tests run as root.
+//! loopback port (or one chosen by the test), run as `postgres` when the tests run as root;
+//! optionally with TLS, its certificate signed by a fresh CA.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +34,7 @@ pub struct Postgres {
     bin: PathBuf,
     port: u16,
     password: String,
+    ca_file: Option<PathBuf>,
 }
 
 /// The PostgreSQL server shared by every test of this test binary, started on first use; `None`
@@ -67,11 +69,40 @@ impl Postgres {
     ///
     /// [`StartError`] when PostgreSQL is not installed or does not start.
     pub fn try_start() -> Result<Self, StartError> {
+        Self::try_start_with(None, None, false)
+    }
+
+    /// A private server listening on `port`, the superuser's password `password` (both chosen
+    /// by the test, to start a server late where a client already waits); `None` after one line when PostgreSQL is not installed.
+    ///
+    /// # Panics
+    ///
+    /// As [`postgres()`], and when `port` is taken.
+    pub fn start_on_port(port: u16, password: &str) -> Option<Self> {
+        owned_or_skip(Self::try_start_with(Some(port), Some(password), false))
+    }
+
+    /// A private server that also accepts TLS (`ssl=on`), with a certificate for `127.0.0.1`
+    /// and `localhost` signed by a fresh CA, [`Postgres::ca_file`]; `None` after one line when
+    /// PostgreSQL is not installed.
+    ///
+    /// # Panics
+    ///
+    /// As [`postgres()`].
+    pub fn start_tls() -> Option<Self> {
+        owned_or_skip(Self::try_start_with(None, None, true))
+    }
+
+    fn try_start_with(
+        port: Option<u16>,
+        password: Option<&str>,
+        tls: bool,
+    ) -> Result<Self, StartError> {
         let bin = bin_dir()
             .ok_or_else(|| StartError::missing(SERVER, "initdb", "Debian package postgresql"))?;
         let run_as = RunAs::service(SERVER, "postgres")?;
         let dir = host::server_dir(SERVER, "initkit-postgres-", run_as)?;
-        let password = host::random_secret("pg");
+        let password = password.map_or_else(|| host::random_secret("pg"), str::to_owned);
         let pwfile = dir.path().join("superuser-password");
         host::write_file(SERVER, &pwfile, &password, run_as)?;
         let data = dir.path().join("data");
@@ -85,13 +116,24 @@ impl Postgres {
             .env_remove("PGDATA");
         run_as.apply(&mut initdb);
         crate::process::run_setup(SERVER, &mut initdb)?;
-        let (process, port) = host::retry_port_clash(|| launch(&bin, dir.path(), &data, run_as))?;
+        let ca_file = if tls {
+            Some(write_tls_files(dir.path(), &data, run_as)?)
+        } else {
+            None
+        };
+        let (process, port) = match port {
+            Some(port) => launch(&bin, dir.path(), &data, run_as, port)?,
+            None => host::retry_port_clash(|| {
+                launch(&bin, dir.path(), &data, run_as, host::free_ports(1)[0])
+            })?,
+        };
         Ok(Self {
             process,
             dir,
             bin,
             port,
             password,
+            ca_file,
         })
     }
 
@@ -190,6 +232,12 @@ impl Postgres {
         host::run_client(&mut psql)
     }
 
+    /// The PEM file of the CA that signed the server's certificate ([`Postgres::start_tls`]);
+    /// `None` for a server without TLS.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.process.pid()
@@ -206,14 +254,38 @@ impl Postgres {
     }
 }
 
-/// Starts `postgres` on a free port and waits until it accepts connections.
+/// Writes the CA and the server's certificate and key (mode 0600, the server's: PostgreSQL
+/// refuses a key others can read) and turns TLS on in the cluster's configuration; the CA file.
+fn write_tls_files(dir: &Path, data: &Path, run_as: RunAs) -> Result<PathBuf, StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |e: String| StartError::failed(SERVER, format!("tls files: {e}"), "");
+    let files = crate::tls::TlsFiles::write(dir).map_err(|e| failed(e.to_string()))?;
+    std::fs::set_permissions(&files.server_key, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| failed(e.to_string()))?;
+    for path in [&files.server_cert, &files.server_key] {
+        run_as.give(SERVER, path)?;
+    }
+    // https://www.postgresql.org/docs/15/ssl-tcp.html
+    let settings = format!(
+        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+        files.server_cert.display(),
+        files.server_key.display()
+    );
+    let conf = data.join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).map_err(|e| failed(e.to_string()))?;
+    text.push_str(&settings);
+    std::fs::write(&conf, text).map_err(|e| failed(e.to_string()))?;
+    Ok(files.ca)
+}
+
+/// Starts `postgres` on `port` and waits until it accepts connections.
 fn launch(
     bin: &Path,
     dir: &Path,
     data: &Path,
     run_as: RunAs,
+    port: u16,
 ) -> Result<(ServerProcess, u16), StartError> {
-    let port = host::free_ports(1)[0];
     let mut command = Command::new(bin.join("postgres"));
     command
         .arg("-D")

@@ -1,4 +1,4 @@
-//! The certificates of OpenBao's TLS listeners, made with rcgen for each server: a CA, a server
+//! The certificates of the TLS listeners (OpenBao's, PostgreSQL's), made with rcgen for each server: a CA, a server
 //! certificate for `127.0.0.1` and `localhost`, and a client certificate for mutual TLS.
 
 use std::path::{Path, PathBuf};
@@ -12,8 +12,8 @@ use rcgen::{
 #[derive(Debug, Clone)]
 pub(crate) struct TlsFiles {
     pub(crate) ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
+    pub(crate) server_cert: PathBuf,
+    pub(crate) server_key: PathBuf,
     pub(crate) client_cert: PathBuf,
     pub(crate) client_key: PathBuf,
 }

@@ -1,0 +1,127 @@
+//! What a PostgreSQL failure means for the next attempt, by SQLSTATE as PostgreSQL defines it
+//! (<https://www.postgresql.org/docs/15/errcodes-appendix.html>), and for failures before the
+//! server answered, by what the socket or TLS said.
+
+use std::io;
+use std::time::Duration;
+
+use init_core::{ErrorClass, StepError};
+
+use crate::db_tls::find_tls_error;
+
+/// How soon a refused connection is tried again: a refused connection to a resolved address
+/// costs one round trip, so a server that starts listening is noticed within tens of
+/// milliseconds (as `TcpWait` does).
+pub(crate) const REFUSED_RETRY_AFTER: Duration = Duration::from_millis(10);
+
+/// How soon a server that is starting up (`57P03`) is asked again: each try forks a backend
+/// that refuses at once, cheap enough to notice readiness within tens of milliseconds.
+pub(crate) const STARTING_RETRY_AFTER: Duration = Duration::from_millis(20);
+
+/// The class of SQLSTATE `code`, and the delay to ask for when it is worth polling fast.
+///
+/// - `57P03` cannot_connect_now (starting up, shutting down, in recovery): transient, fast.
+/// - `53300` too_many_connections and the rest of class 53 (insufficient resources): transient.
+/// - class 08 (connection exception), `57P01`/`57P02` (admin or crash shutdown), class 40
+///   (serialization failure, deadlock): transient.
+/// - `28P01` invalid_password, `28000` invalid_authorization_specification: permanent.
+/// - `3D000` invalid_catalog_name (no such database): permanent, transient when
+///   `wait_for_database`.
+/// - `42P01` undefined_table, `42703` undefined_column, `42883` undefined_function, `3F000`
+///   invalid_schema_name: transient (a schema check waits for migrations that have not run).
+/// - anything else (syntax errors, permissions, ...): permanent.
+pub(crate) fn sqlstate_class(
+    code: &str,
+    wait_for_database: bool,
+) -> (ErrorClass, Option<Duration>) {
+    match code {
+        "57P03" => (ErrorClass::Transient, Some(STARTING_RETRY_AFTER)),
+        "3D000" if wait_for_database => (ErrorClass::Transient, None),
+        "57P01" | "57P02" | "42P01" | "42703" | "42883" | "3F000" => (ErrorClass::Transient, None),
+        _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("40") => {
+            (ErrorClass::Transient, None)
+        }
+        _ => (ErrorClass::Permanent, None),
+    }
+}
+
+/// A tokio-postgres error as a [`StepError`] named by `what`.
+pub(crate) fn classify(
+    what: &str,
+    error: tokio_postgres::Error,
+    wait_for_database: bool,
+) -> StepError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        let (class, retry_after) = sqlstate_class(code, wait_for_database);
+        let step = StepError::with_class(class, format!("{what}: {} ({code})", db.message()));
+        return match retry_after {
+            Some(delay) => step.with_retry_after(delay),
+            None => step,
+        };
+    }
+    if find_tls_error(&error).is_some() {
+        // A certificate that does not verify, or a handshake that fails: the same next time.
+        return StepError::permanent(what).with_source(error);
+    }
+    let io_kind = io_kind(&error);
+    if io_kind == Some(io::ErrorKind::ConnectionRefused) {
+        return StepError::transient(what)
+            .with_source(error)
+            .with_retry_after(REFUSED_RETRY_AFTER);
+    }
+    let text = error.to_string();
+    // tokio-postgres's own kinds, by their fixed messages: a server without TLS when TLS is
+    // required, a password the server asked for and none was given, a bad configuration.
+    let permanent = io_kind.is_none()
+        && (text.starts_with("error performing TLS handshake")
+            || text.starts_with("authentication error")
+            || text.starts_with("invalid configuration"));
+    let class = if permanent {
+        ErrorClass::Permanent
+    } else {
+        ErrorClass::Transient
+    };
+    StepError::with_class(class, what).with_source(error)
+}
+
+fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        next = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_classified_as_postgresql_defines_them() {
+        let transient = ErrorClass::Transient;
+        let permanent = ErrorClass::Permanent;
+        let cases = [
+            ("57P03", false, transient),
+            ("53300", false, transient),
+            ("08006", false, transient),
+            ("57P01", false, transient),
+            ("40001", false, transient),
+            ("42P01", false, transient),
+            ("28P01", false, permanent),
+            ("28000", false, permanent),
+            ("3D000", false, permanent),
+            ("3D000", true, transient),
+            ("42601", false, permanent),
+            ("42501", false, permanent),
+        ];
+        for (code, wait, class) in cases {
+            assert_eq!(sqlstate_class(code, wait).0, class, "{code} wait={wait}");
+        }
+        assert_eq!(sqlstate_class("57P03", false).1, Some(STARTING_RETRY_AFTER));
+        assert_eq!(sqlstate_class("53300", false).1, None);
+    }
+}

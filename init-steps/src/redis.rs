@@ -1,0 +1,461 @@
+//! `RedisWait`: waits until Redis accepts a login, answers `PING` with `PONG` and, optionally,
+//! holds a key. A lean RESP client (<https://redis.io/docs/latest/develop/reference/protocol-spec/>)
+//! over TCP or TLS (rustls): three commands need a few dozen lines, not the `redis` crate.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+pub use crate::db_tls::TlsMode;
+use crate::db_tls::{self, find_tls_error};
+
+/// How soon a refused connection is tried again (as [`TcpWait`](crate::tcp::TcpWait)).
+const REFUSED_RETRY_AFTER: Duration = Duration::from_millis(10);
+
+/// The longest reply line read (a `PING` or `EXISTS` answer is a few bytes).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Waits until Redis accepts a login, answers `PING` with `PONG` and, when asked, holds a key.
+///
+/// Authenticates with `AUTH password` or, with [`user`](Self::user), `AUTH user password` (an
+/// ACL user); the password comes from the environment or a published value and is registered
+/// as a secret.
+///
+/// # Errors and cadence
+///
+/// `LOADING` (the dataset is being loaded), `BUSY`, `MASTERDOWN` and `TRYAGAIN` are transient;
+/// `WRONGPASS`, `NOAUTH`, `NOPERM` and other errors permanent. A refused connection is tried
+/// again after 10 ms; a missing key is transient. A certificate that does not verify is
+/// permanent.
+///
+/// # Default
+///
+/// | setting | default |
+/// |---|---|
+/// | policy | [`Policy::wait`] |
+/// | password | none (no `AUTH`) |
+/// | TLS | [`TlsMode::Disable`] |
+/// | connect timeout | 3 s |
+/// | name | `redis ` and the address, e.g. `redis cache:6379` |
+///
+/// # Examples
+///
+/// ```no_run
+/// use init_core::prelude::*;
+/// use init_steps::redis::RedisWait;
+///
+/// fn main() -> std::process::ExitCode {
+///     Plan::new("orders-init")
+///         .step(RedisWait::new("redis:6379").password_from_env("REDIS_PASSWORD").key_exists("orders:ready"))
+///         .run_main()
+/// }
+/// ```
+#[derive(Debug)]
+pub struct RedisWait {
+    name: String,
+    address: String,
+    user: Option<String>,
+    password: Option<PasswordSource>,
+    key: Option<String>,
+    tls: TlsMode,
+    ca_file: Option<PathBuf>,
+    connect_timeout: Duration,
+}
+
+#[derive(Debug)]
+enum PasswordSource {
+    Env(String),
+    Value(String),
+}
+
+impl RedisWait {
+    /// Waits for the server at `host:port` (checked by [`validate`](Step::validate)).
+    ///
+    /// ```
+    /// use init_core::Step;
+    /// assert_eq!(init_steps::redis::RedisWait::new("cache:6379").name(), "redis cache:6379");
+    /// ```
+    pub fn new(address: impl Into<String>) -> Self {
+        let address = address.into();
+        Self {
+            name: format!("redis {address}"),
+            address,
+            user: None,
+            password: None,
+            key: None,
+            tls: TlsMode::Disable,
+            ca_file: None,
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// Logs in as ACL user `user` (`AUTH user password`) instead of `default`.
+    ///
+    /// ```
+    /// let wait = init_steps::redis::RedisWait::new("cache:6379").user("orders");
+    /// ```
+    #[must_use]
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// The password from environment variable `var` (checked at validation).
+    ///
+    /// ```
+    /// let wait = init_steps::redis::RedisWait::new("cache:6379").password_from_env("REDIS_PASSWORD");
+    /// ```
+    #[must_use]
+    pub fn password_from_env(mut self, var: impl Into<String>) -> Self {
+        self.password = Some(PasswordSource::Env(var.into()));
+        self
+    }
+
+    /// The password from a published value, a dotted path such as `redis.password`.
+    ///
+    /// ```
+    /// let wait = init_steps::redis::RedisWait::new("cache:6379").password_from_value("redis.password");
+    /// ```
+    #[must_use]
+    pub fn password_from_value(mut self, path: impl Into<String>) -> Self {
+        self.password = Some(PasswordSource::Value(path.into()));
+        self
+    }
+
+    /// Also waits until `key` exists (`EXISTS key` answers 1).
+    ///
+    /// ```
+    /// let wait = init_steps::redis::RedisWait::new("cache:6379").key_exists("orders:ready");
+    /// ```
+    #[must_use]
+    pub fn key_exists(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Whether and how to use TLS ([`TlsMode::Disable`] by default).
+    ///
+    /// ```
+    /// use init_steps::redis::{RedisWait, TlsMode};
+    /// let wait = RedisWait::new("cache:6380").tls(TlsMode::VerifyFull).ca_file("/etc/ssl/redis-ca.pem");
+    /// ```
+    #[must_use]
+    pub fn tls(mut self, mode: TlsMode) -> Self {
+        self.tls = mode;
+        self
+    }
+
+    /// The PEM file of the CA for [`TlsMode::VerifyFull`] (else the system roots).
+    ///
+    /// ```
+    /// use init_steps::redis::{RedisWait, TlsMode};
+    /// let wait = RedisWait::new("cache:6380").tls(TlsMode::VerifyFull).ca_file("/ca.pem");
+    /// ```
+    #[must_use]
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Bounds the TCP connection and TLS handshake of one attempt (3 s by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let wait = init_steps::redis::RedisWait::new("cache:6379").connect_timeout(Duration::from_secs(1));
+    /// ```
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    fn host_port(&self) -> Result<(&str, u16), StepError> {
+        let invalid = || {
+            StepError::invalid(format!(
+                "{}: address {:?}: expected host:port",
+                self.name, self.address
+            ))
+        };
+        let (host, port) = self.address.rsplit_once(':').ok_or_else(invalid)?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        match port.parse::<u16>() {
+            Ok(port) if port > 0 && !host.is_empty() => Ok((host, port)),
+            _ => Err(invalid()),
+        }
+    }
+
+    fn password(&self, ctx: &Context) -> Result<Option<String>, StepError> {
+        let password = match &self.password {
+            None => return Ok(None),
+            Some(PasswordSource::Env(var)) => ctx.env(var).ok_or_else(|| {
+                StepError::permanent(format!(
+                    "{}: environment variable {var} is not set",
+                    self.name
+                ))
+            })?,
+            Some(PasswordSource::Value(path)) => {
+                let mut parts = path.split('.');
+                let root = ctx.value(parts.next().unwrap_or_default());
+                let value = root.and_then(|v| parts.try_fold(v, |v, p| v.get(p).cloned()));
+                match value {
+                    Some(v) => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    None => {
+                        return Err(StepError::permanent(format!(
+                            "{}: no value published as {path:?}",
+                            self.name
+                        )));
+                    }
+                }
+            }
+        };
+        ctx.register_secret(&password);
+        Ok(Some(password))
+    }
+
+    async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        password: Option<String>,
+    ) -> Result<(), StepError> {
+        let mut conn = BufReader::new(stream);
+        if let Some(password) = password {
+            let mut auth = vec!["AUTH"];
+            if let Some(user) = &self.user {
+                auth.push(user);
+            }
+            auth.push(&password);
+            self.expect(&mut conn, &auth, "+OK").await?;
+        }
+        self.expect(&mut conn, &["PING"], "+PONG").await?;
+        if let Some(key) = &self.key {
+            let reply = self.command(&mut conn, &["EXISTS", key]).await?;
+            if reply != ":1" {
+                return Err(StepError::transient(format!(
+                    "{}: key {key:?} does not exist yet",
+                    self.name
+                )));
+            }
+        }
+        let _ = self.command(&mut conn, &["QUIT"]).await;
+        Ok(())
+    }
+
+    async fn expect<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        conn: &mut BufReader<S>,
+        args: &[&str],
+        expected: &str,
+    ) -> Result<(), StepError> {
+        let reply = self.command(conn, args).await?;
+        if reply == expected {
+            Ok(())
+        } else {
+            Err(StepError::permanent(format!(
+                "{}: {}: unexpected reply {:?}",
+                self.name,
+                args[0],
+                reply.chars().take(64).collect::<String>()
+            )))
+        }
+    }
+
+    /// Sends one command; its reply line (`+PONG`, `:1`), or the classified `-ERROR`.
+    async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        conn: &mut BufReader<S>,
+        args: &[&str],
+    ) -> Result<String, StepError> {
+        let mut request = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            request.extend_from_slice(arg.as_bytes());
+            request.extend_from_slice(b"\r\n");
+        }
+        let io_error = |e: io::Error| classify_io(&self.name, e);
+        conn.get_mut().write_all(&request).await.map_err(io_error)?;
+        conn.get_mut().flush().await.map_err(io_error)?;
+        let mut line = Vec::new();
+        let read = (&mut *conn)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(io_error)?;
+        if read == 0 {
+            return Err(StepError::transient(format!(
+                "{}: the server closed the connection",
+                self.name
+            )));
+        }
+        let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+        match line.strip_prefix('-') {
+            Some(error) => Err(classify_reply(&self.name, args[0], error)),
+            None => Ok(line),
+        }
+    }
+}
+
+/// An error reply by its first word, as Redis documents them.
+fn classify_reply(what: &str, command: &str, error: &str) -> StepError {
+    let word = error.split_whitespace().next().unwrap_or_default();
+    let message = format!("{what}: {command}: {error}");
+    match word {
+        "LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" => {
+            StepError::transient(message)
+        }
+        _ => StepError::permanent(message),
+    }
+}
+
+fn classify_io(what: &str, error: io::Error) -> StepError {
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        || find_tls_error(&error).is_some()
+    {
+        return StepError::permanent(what).with_source(error);
+    }
+    let refused = error.kind() == io::ErrorKind::ConnectionRefused;
+    let step = StepError::transient(what).with_source(error);
+    if refused {
+        step.with_retry_after(REFUSED_RETRY_AFTER)
+    } else {
+        step
+    }
+}
+
+#[async_trait]
+impl Step for RedisWait {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        self.host_port()?;
+        if let Some(PasswordSource::Env(var)) = &self.password
+            && cx.env(var).is_none()
+        {
+            return Err(StepError::invalid(format!(
+                "{}: environment variable {var} is not set",
+                self.name
+            )));
+        }
+        if let Some(PasswordSource::Value(path)) = &self.password
+            && path.split('.').any(str::is_empty)
+        {
+            return Err(StepError::invalid(format!(
+                "{}: value path {path:?}: expected names separated by dots",
+                self.name
+            )));
+        }
+        if self.user.is_some() && self.password.is_none() {
+            return Err(StepError::invalid(format!(
+                "{}: an ACL user needs a password",
+                self.name
+            )));
+        }
+        if self.ca_file.is_some() && self.tls != TlsMode::VerifyFull {
+            return Err(StepError::invalid(format!(
+                "{}: a ca file needs tls mode verify-full, not {}",
+                self.name,
+                self.tls.as_str()
+            )));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(StepError::invalid(format!(
+                "{}: connect timeout 0s: expected a duration greater than zero",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn policy(&self) -> Policy {
+        Policy::wait()
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        let (host, port) = self
+            .host_port()
+            .map_err(|e| StepError::permanent(e.message().to_owned()))?;
+        let password = self.password(ctx)?;
+        let tls = db_tls::client_config(&self.name, self.tls, self.ca_file.as_deref())?;
+        let connect = async {
+            let tcp = TcpStream::connect((host, port))
+                .await
+                .map_err(|e| classify_io(&self.name, e))?;
+            let _ = tcp.set_nodelay(true);
+            match tls {
+                None => Ok(Stream::Plain(tcp)),
+                Some(config) => connect_tls(&self.name, config, host, tcp).await,
+            }
+        };
+        let stream = tokio::time::timeout(self.connect_timeout, connect)
+            .await
+            .map_err(|_| {
+                StepError::transient(format!(
+                    "{}: no answer within {:?}",
+                    self.name, self.connect_timeout
+                ))
+            })??;
+        match stream {
+            Stream::Plain(tcp) => self.session(tcp, password).await,
+            Stream::Tls(tls) => self.session(tls, password).await,
+        }
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+async fn connect_tls(
+    what: &str,
+    config: Arc<rustls::ClientConfig>,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<Stream, StepError> {
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| StepError::permanent(format!("{what}: tls server name")).with_source(e))?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| classify_io(what, e))?;
+    Ok(Stream::Tls(Box::new(stream)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_replies_are_classified_by_their_first_word() {
+        let loading = classify_reply(
+            "redis c:1",
+            "PING",
+            "LOADING Redis is loading the dataset in memory",
+        );
+        let wrongpass = classify_reply(
+            "redis c:1",
+            "AUTH",
+            "WRONGPASS invalid username-password pair",
+        );
+        let noauth = classify_reply("redis c:1", "PING", "NOAUTH Authentication required.");
+        assert!(loading.is_transient());
+        assert!(wrongpass.is_permanent());
+        assert!(noauth.is_permanent());
+        assert_eq!(
+            noauth.to_string(),
+            "redis c:1: PING: NOAUTH Authentication required."
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! `RedisWait` against a real Redis 7 started by `test-servers`: the `default` password and an
+//! ACL user, a wrong password, a missing key that appears, a refused port, and the password
+//! kept out of errors.
+#![cfg(feature = "redis")]
+
+use std::time::Duration;
+
+use init_core::{Context, Plan, Step, StepExt, StepStatus, ValidateContext};
+use init_steps::redis::{RedisWait, TlsMode};
+use test_servers::redis;
+
+#[tokio::test]
+async fn the_default_password_gets_pong() {
+    let Some(server) = redis() else { return };
+    let ctx = Context::with_env([("REDIS_PASSWORD", server.password())]);
+
+    let result = RedisWait::new(server.addr())
+        .password_from_env("REDIS_PASSWORD")
+        .run(&ctx)
+        .await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_acl_user_logs_in_with_its_password_from_a_published_value() {
+    let Some(server) = redis() else { return };
+    let ctx = Context::new();
+    ctx.publish_secret(
+        "cache",
+        serde_json::json!({"password": server.acl_password()}),
+    );
+
+    let result = RedisWait::new(server.addr())
+        .user(server.acl_user())
+        .password_from_value("cache.password")
+        .run(&ctx)
+        .await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_permanent_after_one_attempt_and_never_shown() {
+    let Some(server) = redis() else { return };
+    let ctx = Context::with_env([("REDIS_PASSWORD", "wrong-redis-password")]);
+    let wait = RedisWait::new(server.addr()).password_from_env("REDIS_PASSWORD");
+
+    let report = Plan::new("t")
+        .step(wait.timeout(Duration::from_secs(10)))
+        .run(&ctx)
+        .await;
+
+    let error = report.steps[0].error.clone().unwrap();
+    assert_eq!(report.steps[0].status, StepStatus::Failed);
+    assert_eq!(report.steps[0].attempts, 1);
+    assert!(error.contains("WRONGPASS"), "{error}");
+    assert!(!error.contains("wrong-redis-password"), "{error}");
+}
+
+#[tokio::test]
+async fn no_password_where_one_is_required_is_permanent_noauth() {
+    let Some(server) = redis() else { return };
+
+    let err = RedisWait::new(server.addr())
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+
+    assert!(err.is_permanent());
+    assert!(err.to_string().contains("PING: NOAUTH"), "{err}");
+}
+
+#[tokio::test]
+async fn key_exists_waits_until_the_key_is_set() {
+    let Some(server) = redis() else { return };
+    let ctx = Context::with_env([("REDIS_PASSWORD", server.password())]);
+    server.cli(&["DEL", "redis-wait:ready"]).unwrap();
+    let wait = RedisWait::new(server.addr())
+        .password_from_env("REDIS_PASSWORD")
+        .key_exists("redis-wait:ready");
+
+    let missing = wait.run(&ctx).await.unwrap_err();
+    server.cli(&["SET", "redis-wait:ready", "1"]).unwrap();
+    let found = wait.run(&ctx).await;
+
+    assert!(missing.is_transient());
+    assert!(
+        missing
+            .to_string()
+            .ends_with("key \"redis-wait:ready\" does not exist yet")
+    );
+    assert!(found.is_ok(), "{found:?}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_asks_for_the_fast_cadence() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+
+    let err = RedisWait::new(format!("127.0.0.1:{port}"))
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+
+    assert!(err.is_transient());
+    assert_eq!(err.retry_after(), Some(Duration::from_millis(10)));
+}
+
+#[tokio::test]
+async fn tls_to_a_server_without_tls_fails() {
+    let Some(server) = redis() else { return };
+
+    let err = RedisWait::new(server.addr())
+        .tls(TlsMode::Require)
+        .connect_timeout(Duration::from_secs(2))
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+
+    assert!(
+        err.to_string()
+            .starts_with(&format!("redis {}", server.addr())),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_input_is_invalid_at_validation() {
+    let cx = ValidateContext::with_env([("HOME", "/")]);
+    let cases = [
+        (
+            RedisWait::new("cache"),
+            "address \"cache\": expected host:port",
+        ),
+        (RedisWait::new("cache:0"), "expected host:port"),
+        (
+            RedisWait::new("cache:6379").password_from_env("NOPE"),
+            "environment variable NOPE is not set",
+        ),
+        (
+            RedisWait::new("cache:6379").user("app"),
+            "an ACL user needs a password",
+        ),
+        (
+            RedisWait::new("cache:6379").ca_file("/ca.pem"),
+            "a ca file needs tls mode verify-full",
+        ),
+    ];
+    for (wait, expected) in cases {
+        let err = wait.validate(&cx).unwrap_err();
+        assert!(
+            err.is_invalid() && err.to_string().contains(expected),
+            "{err}"
+        );
+    }
+}
