@@ -342,7 +342,8 @@ impl Step for Download {
                         progress.report(&shown);
                         continue;
                     }
-                    Ok(chunk) => chunk.map_err(|e| http_client::classify_error(e, Family::OneShot, &shown))?,
+                    Ok(chunk) => chunk
+                        .map_err(|e| http_client::classify_error(e, Family::OneShot, &shown))?,
                 };
             let Some(chunk) = chunk else { break };
             total += chunk.len() as u64;

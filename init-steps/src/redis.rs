@@ -326,7 +326,7 @@ fn classify_io(what: &str, error: io::Error) -> StepError {
     let refused = error.kind() == io::ErrorKind::ConnectionRefused;
     let step = StepError::transient(what).with_source(error);
     if refused {
-        step.with_retry_after(REFUSED_RETRY_AFTER)
+        step.with_poll_after(REFUSED_RETRY_AFTER)
     } else {
         step
     }

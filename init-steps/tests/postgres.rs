@@ -147,7 +147,7 @@ async fn a_refused_connection_asks_for_the_fast_cadence() {
     let err = wait.run(&Context::new()).await.unwrap_err();
 
     assert!(err.is_transient());
-    assert_eq!(err.retry_after(), Some(Duration::from_millis(10)));
+    assert_eq!(err.poll_after(), Some(Duration::from_millis(10)));
     assert_eq!(
         err.to_string(),
         format!("postgres 127.0.0.1:{port}: error connecting to server: connection refused")

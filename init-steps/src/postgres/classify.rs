@@ -56,7 +56,7 @@ pub(crate) fn classify(
         let (class, retry_after) = sqlstate_class(code, wait_for_database);
         let step = StepError::with_class(class, format!("{what}: {} ({code})", db.message()));
         return match retry_after {
-            Some(delay) => step.with_retry_after(delay),
+            Some(delay) => step.with_poll_after(delay),
             None => step,
         };
     }
@@ -68,7 +68,7 @@ pub(crate) fn classify(
     if io_kind == Some(io::ErrorKind::ConnectionRefused) {
         return StepError::transient(what)
             .with_source(error)
-            .with_retry_after(REFUSED_RETRY_AFTER);
+            .with_poll_after(REFUSED_RETRY_AFTER);
     }
     let text = error.to_string();
     // tokio-postgres's own kinds, by their fixed messages: a server without TLS when TLS is
