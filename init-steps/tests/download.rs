@@ -684,6 +684,9 @@ async fn a_ca_file_is_checked_when_it_exists_and_missing_at_run_time_is_permanen
             later.display()
         )
     );
+}
+
+#[tokio::test]
 async fn a_symlink_chained_through_another_is_refused_when_it_leaves_the_directory() {
     let chained = || {
         vec![

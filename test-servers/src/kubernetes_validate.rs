@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{StartError, host, or_skip};
+use crate::{StartError, host, owned_or_skip};
 
 /// The Kubernetes version the manifests are checked against: the newest the pinned package
 /// ships schemas for.
@@ -43,7 +43,7 @@ pub fn kubernetes_validate() -> Option<PathBuf> {
             "PyPI package kubernetes-validate",
         )
     });
-    or_skip(found.as_ref().map(Clone::clone))
+    owned_or_skip(found)
 }
 
 /// Checks `manifests` (YAML files, several documents each) strictly: an unknown field, a wrong
