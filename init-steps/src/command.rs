@@ -64,9 +64,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use init_core::{
-    Context, ErrorClass, Step, StepError, ValidateContext, ValuePath, classify_io,
-};
+use init_core::{Context, ErrorClass, Step, StepError, ValidateContext, ValuePath, classify_io};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
@@ -353,9 +351,9 @@ impl Command {
                         StepError::transient(message)
                     }
                 }
-                None => StepError::permanent(with_line(format!(
-                    "{label}: exited with code {code}"
-                ))),
+                None => {
+                    StepError::permanent(with_line(format!("{label}: exited with code {code}")))
+                }
             });
         }
         let signal = status.signal().unwrap_or_default();
@@ -541,7 +539,15 @@ impl Stderr {
 /// Whether `line` reads like an error rather than context (a caret, a hint, a source line).
 fn looks_like_error(line: &str) -> bool {
     const WORDS: [&str; 10] = [
-        "error", "fatal", "fail", "denied", "panic", "refused", "cannot", "unable", "no such",
+        "error",
+        "fatal",
+        "fail",
+        "denied",
+        "panic",
+        "refused",
+        "cannot",
+        "unable",
+        "no such",
         "not found",
     ];
     let lower = line.to_lowercase();
@@ -613,4 +619,60 @@ fn is_crash(signal: Signal) -> bool {
             | Signal::SIGABRT
             | Signal::SIGSYS
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class_of(errno: Errno) -> ErrorClass {
+        spawn_error("migrate", None, io::Error::from_raw_os_error(errno as i32)).class()
+    }
+
+    #[test]
+    fn spawn_errors_for_lack_of_resources_are_transient() {
+        for errno in [
+            Errno::ENOMEM,
+            Errno::EAGAIN,
+            Errno::EMFILE,
+            Errno::ENFILE,
+            Errno::ETXTBSY,
+        ] {
+            assert_eq!(class_of(errno), ErrorClass::Transient, "{errno}");
+        }
+    }
+
+    #[test]
+    fn spawn_errors_that_repeat_on_every_attempt_are_permanent() {
+        for errno in [
+            Errno::ENOENT,
+            Errno::EACCES,
+            Errno::ENOEXEC,
+            Errno::ELOOP,
+            Errno::ENOTDIR,
+            Errno::ENAMETOOLONG,
+        ] {
+            assert_eq!(class_of(errno), ErrorClass::Permanent, "{errno}");
+        }
+    }
+
+    #[test]
+    fn error_like_lines_are_recognised_and_context_is_not() {
+        for line in [
+            "psql: error: connection to server failed",
+            "FATAL:  password authentication failed for user \"orders\"",
+            "E: Unable to locate package foo",
+            "thread 'main' panicked at src/main.rs:3:5",
+            "open /data: permission denied",
+        ] {
+            assert!(looks_like_error(line), "{line}");
+        }
+        for line in [
+            "        ^",
+            "LINE 1: CREAT TABLE orders",
+            "HINT:  try again",
+        ] {
+            assert!(!looks_like_error(line), "{line}");
+        }
+    }
 }
