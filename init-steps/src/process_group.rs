@@ -68,6 +68,9 @@ impl Stream {
     }
 }
 
+/// What receives each line of a program's output.
+pub(crate) type OnLine<'a> = dyn FnMut(Stream, &str) + Send + 'a;
+
 /// Why a run gave no exit status.
 #[derive(Debug)]
 pub(crate) enum RunError {
@@ -85,7 +88,7 @@ pub(crate) async fn run(
     cmd: &mut tokio::process::Command,
     ctx: &Context,
     grace: Duration,
-    on_line: &mut (dyn FnMut(Stream, &str) + Send),
+    on_line: &mut OnLine<'_>,
 ) -> Result<ExitStatus, RunError> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -195,12 +198,8 @@ pub(crate) fn log_line(stream: Stream, line: &str) {
 }
 
 /// Reads `reader` to its end, handing each line (masked) to `on_line`.
-async fn pump<R>(
-    reader: Option<R>,
-    stream: Stream,
-    ctx: &Context,
-    on_line: &Mutex<&mut (dyn FnMut(Stream, &str) + Send)>,
-) where
+async fn pump<R>(reader: Option<R>, stream: Stream, ctx: &Context, on_line: &Mutex<&mut OnLine<'_>>)
+where
     R: AsyncRead + Unpin,
 {
     let Some(mut reader) = reader else { return };
