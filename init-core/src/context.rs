@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::cleanup::Cleanups;
 use crate::redact::Redactor;
 use crate::secret_env::SecretEnv;
 
@@ -59,6 +60,7 @@ struct Shared {
     warned: RwLock<BTreeSet<String>>,
     extras: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
     redactor: Redactor,
+    cleanups: Cleanups,
 }
 
 enum Env {
@@ -118,6 +120,7 @@ impl Context {
                 warned: RwLock::default(),
                 extras: RwLock::default(),
                 redactor,
+                cleanups: Cleanups::new(),
             }),
             cancel: CancellationToken::new(),
         }
@@ -438,6 +441,20 @@ impl Context {
     /// ```
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    /// The clean-ups still in flight (a child process group being stopped after its attempt
+    /// ended); [`run_main_then_exec`](crate::Plan::run_main_then_exec) waits for them before
+    /// it execs the program.
+    ///
+    /// ```
+    /// let ctx = init_core::Context::new();
+    /// let guard = ctx.cleanups().begin();
+    /// assert_eq!(ctx.child().cleanups().pending(), 1);
+    /// drop(guard);
+    /// ```
+    pub fn cleanups(&self) -> &Cleanups {
+        &self.shared.cleanups
     }
 
     /// A context sharing everything with this one but cancelled separately: cancelling the

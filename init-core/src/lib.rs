@@ -45,10 +45,12 @@
 //! ```
 
 mod atomic;
+mod cleanup;
 mod context;
 mod duration;
 mod encodings;
 mod error;
+mod exec_env;
 mod executor;
 mod log_format;
 mod logging;
@@ -63,8 +65,10 @@ mod step;
 mod stream;
 mod text;
 mod validate;
+mod value_path;
 
 pub use async_trait::async_trait;
+pub use cleanup::{CleanupGuard, Cleanups};
 pub use context::{Context, Published};
 pub use duration::{MAX_DURATION, check_duration};
 pub use encodings::MIN_SECRET_LEN;
@@ -81,6 +85,7 @@ pub use stream::StreamMasker;
 pub use text::truncate_utf8;
 pub use tokio_util::sync::CancellationToken;
 pub use validate::ValidateContext;
+pub use value_path::ValuePath;
 
 #[cfg(feature = "macros")]
 pub use init_macros::init_step;

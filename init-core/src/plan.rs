@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use crate::context::Context;
 use crate::duration::{EXPECTED, MAX_DURATION};
+use crate::exec_env::ExecEnv;
 use crate::executor;
 use crate::report::{Outcome, Report};
 use crate::secret_env::SecretEnv;
 use crate::step::Step;
 use crate::validate::ValidateContext;
+use crate::value_path::ValuePath;
 
 /// A position in the plan: one step, or a group whose members run at once.
 pub(crate) enum Stage {
@@ -63,6 +65,7 @@ pub struct Plan {
     deadline: Option<Duration>,
     state_dir: Option<PathBuf>,
     secret_env: SecretEnv,
+    exec_env: ExecEnv,
 }
 
 impl Plan {
@@ -78,6 +81,7 @@ impl Plan {
             deadline: None,
             state_dir: None,
             secret_env: SecretEnv::default(),
+            exec_env: ExecEnv::default(),
         }
     }
 
@@ -180,6 +184,52 @@ impl Plan {
         &self.secret_env
     }
 
+    /// Exports a published value to the program that
+    /// [`run_main_then_exec`](Self::run_main_then_exec) execs, as environment variable `name`
+    /// (what vault-env does): `path` is a [`ValuePath`] (`db.password` is field `password` of
+    /// the value published as `db`); a string is passed as it is, anything else as JSON. The
+    /// value is read after the plan succeeded and is never logged; nothing published there
+    /// fails the hand-off (exit 1, the program does not start). The path's syntax, the name and
+    /// duplicates are checked by [`validate`](Self::validate).
+    ///
+    /// Unless [`exec_keep_vault_env`](Self::exec_keep_vault_env) is set, the program gets no
+    /// `VAULT_*` variable from this process (no `VAULT_TOKEN`), except one exported here.
+    /// [`run_main`](Self::run_main) execs nothing and ignores this.
+    ///
+    /// ```
+    /// let plan = init_core::Plan::new("entrypoint").exec_env("DB_PASSWORD", "db.password");
+    /// assert!(plan.validate(&init_core::Context::new()).is_ok());
+    /// let bad = init_core::Plan::new("entrypoint").exec_env("DB_PASSWORD", "db..password");
+    /// assert_eq!(
+    ///     bad.validate(&init_core::Context::new()).unwrap_err().to_string(),
+    ///     "exec environment variable DB_PASSWORD: value path \"db..password\": expected names separated by dots"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn exec_env(mut self, name: impl Into<String>, path: impl Into<String>) -> Self {
+        self.exec_env
+            .export(name.into(), ValuePath::new(path.into()));
+        self
+    }
+
+    /// Keeps this process's `VAULT_*` variables (`VAULT_ADDR`, `VAULT_TOKEN`, ...) in the
+    /// environment of the program that [`run_main_then_exec`](Self::run_main_then_exec) execs;
+    /// by default they are removed, so the program does not inherit the init's Vault token.
+    ///
+    /// ```
+    /// let plan = init_core::Plan::new("entrypoint").exec_keep_vault_env();
+    /// # let _ = plan;
+    /// ```
+    #[must_use]
+    pub fn exec_keep_vault_env(mut self) -> Self {
+        self.exec_env.keep_vault();
+        self
+    }
+
+    pub(crate) fn exec_environment(&self) -> &ExecEnv {
+        &self.exec_env
+    }
+
     /// The overall deadline, if any.
     ///
     /// ```
@@ -241,6 +291,7 @@ impl Plan {
     pub fn validate(&self, ctx: &Context) -> Result<(), PlanError> {
         let cx = ValidateContext::new(ctx);
         let mut problems = self.secret_env.problems();
+        problems.extend(self.exec_env.problems());
         match self.deadline {
             Some(Duration::ZERO) => {
                 problems.push("deadline = 0s: expected a duration greater than zero".to_owned());
@@ -380,6 +431,7 @@ impl fmt::Debug for Plan {
             .field("deadline", &self.deadline)
             .field("state_dir", &self.state_dir)
             .field("secret_env", &self.secret_env)
+            .field("exec_env", &self.exec_env.names())
             .finish()
     }
 }

@@ -100,16 +100,22 @@ impl Plan {
             return ExitCode::from(Outcome::Invalid.exit_code());
         }
         let finished = run_process(&self, &env);
-        if finished.exit_code != 0 || finished.dry_run {
-            return ExitCode::from(finished.exit_code);
+        let ctx = match finished.ctx {
+            Some(ctx) if finished.exit_code == 0 && !finished.dry_run => ctx,
+            _ => return ExitCode::from(finished.exit_code),
+        };
+        if let Err(code) = finish_cleanups(&ctx) {
+            return ExitCode::from(code);
         }
-        exec(&argv, &env)
+        exec(&argv, &env, &self, &ctx)
     }
 }
 
 struct Finished {
     exit_code: u8,
     dry_run: bool,
+    /// The context the plan ran with, when it ran.
+    ctx: Option<Context>,
 }
 
 /// The process environment, read once.
@@ -149,6 +155,7 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
             return Finished {
                 exit_code: Outcome::Invalid.exit_code(),
                 dry_run: env.dry_run,
+                ctx: None,
             };
         }
     };
@@ -191,6 +198,7 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
         return Finished {
             exit_code,
             dry_run: true,
+            ctx: None,
         };
     }
 
@@ -204,6 +212,7 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
             return Finished {
                 exit_code: Outcome::Failed.exit_code(),
                 dry_run: false,
+                ctx: None,
             };
         }
     };
@@ -234,6 +243,7 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
     Finished {
         exit_code: report.exit_code(),
         dry_run: false,
+        ctx: Some(ctx),
     }
 }
 
@@ -305,11 +315,72 @@ fn write_termination_line(path: Option<&Path>, message: &str) {
     }
 }
 
-fn exec(argv: &[OsString], env: &Env) -> ExitCode {
+/// Waits until the clean-ups that steps left in flight are done (a command's process group
+/// getting `SIGKILL` after its grace period and being reaped), so that nothing a step started
+/// outlives the plan under the exec'd program. SIGTERM or SIGINT during the wait ends the
+/// process with 143 or 130 instead of starting the program (the groups already had `SIGTERM`).
+fn finish_cleanups(ctx: &Context) -> Result<(), u8> {
+    let cleanups = ctx.cleanups().clone();
+    let pending = cleanups.pending();
+    if pending == 0 {
+        return Ok(());
+    }
+    tracing::info!(
+        pending,
+        "waiting for steps' child processes to stop before exec"
+    );
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        // No runtime, so no signal handling: still never exec over a running group.
+        cleanups.wait();
+        return Ok(());
+    };
+    let result = runtime.block_on(async move {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            let _ = tokio::task::spawn_blocking(move || cleanups.wait()).await;
+            return Ok(());
+        };
+        tokio::select! {
+            _ = tokio::task::spawn_blocking(move || cleanups.wait()) => Ok(()),
+            _ = term.recv() => Err(Outcome::Terminated),
+            _ = int.recv() => Err(Outcome::Interrupted),
+        }
+    });
+    // The blocked waiter, if a signal came first, must not hold up the exit.
+    runtime.shutdown_background();
+    result.map_err(|outcome| {
+        tracing::warn!(
+            exit_code = outcome.exit_code(),
+            "signalled while steps' child processes stopped; not executing the program"
+        );
+        outcome.exit_code()
+    })
+}
+
+fn exec(argv: &[OsString], env: &Env, plan: &Plan, ctx: &Context) -> ExitCode {
     use std::os::unix::process::CommandExt;
     let program = &argv[0];
-    tracing::info!(program = %program.to_string_lossy(), "plan succeeded; exec");
-    let err = std::process::Command::new(program).args(&argv[1..]).exec();
+    let exec_env = plan.exec_environment();
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(&argv[1..]);
+    if let Err(message) = exec_env.apply(ctx, &mut cmd) {
+        // Names the variable and the path, never a value.
+        let message = ctx.redact(&message);
+        eprintln!("initkit: {message}");
+        write_termination_message(env, &one_line(&message));
+        return ExitCode::from(Outcome::Failed.exit_code());
+    }
+    tracing::info!(
+        program = %program.to_string_lossy(),
+        exported = ?exec_env.names(),
+        "plan succeeded; exec"
+    );
+    let err = cmd.exec();
     let code = match err.kind() {
         std::io::ErrorKind::NotFound => 127,
         _ => 126,

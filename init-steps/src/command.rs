@@ -10,7 +10,24 @@
 //! | exits with any other code | fails, permanent |
 //! | is killed by `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGABRT` or `SIGSYS` (it crashed) | fails, permanent |
 //! | is killed by any other signal (the OOM killer, an operator, a node under pressure) | fails, transient |
-//! | cannot be started: not found, not executable | fails, permanent |
+//! | is a shell (a [`shell`](Command::shell) script, or `sh`, `bash`, `dash`, `ash`, `ksh`, `mksh`, `zsh`) and exits with `128+n` for a signal `n` | as if killed by signal `n` |
+//! | cannot be started: not found, not executable, not a program (`ENOEXEC`), a symlink loop | fails, permanent |
+//! | cannot be started for lack of resources (`ENOMEM`, `EAGAIN`, `EMFILE`, `ENFILE`) or a program still being written (`ETXTBSY`) | fails, transient |
+//!
+//! A shell reports a child killed by a signal as exit status `128+n` (137 for `SIGKILL`), so an
+//! OOM kill inside `sh -c` is transient like a direct one. A code listed in
+//! [`Command::transient_exit_codes`] is transient whatever it means.
+//!
+//! # The error message
+//!
+//! A failure's message names the program, the status and the most informative line of its
+//! stderr: the last line that looks like an error (it contains `error`, `fatal`, `fail`,
+//! `denied`, `panic`, `refused`, `cannot`, `unable`, `no such` or `not found`, in any case, or
+//! starts with `E:`), else the last line that is not only punctuation (a `^` under a SQL
+//! error says nothing). So `psql` failing reads `psql: exited with code 3: psql:001.sql:3:
+//! ERROR:  syntax error at or near "CREAT"`, not `... code 3: ^`. At a failure the last ten
+//! stderr lines are also logged in one event (`warn`, field `stderr_tail`), masked like all
+//! output.
 //!
 //! # Process groups, cancellation and zombies
 //!
@@ -21,16 +38,18 @@
 //! ([`Command::kill_grace`], default 5 s) and sends `SIGKILL` to whatever is left, and reaps the
 //! program. When the program exits by itself, processes it left behind in its group are stopped
 //! the same way: a command's processes do not outlive its step.
+//! [`Plan::run_main_then_exec`](init_core::Plan::run_main_then_exec) waits for these
+//! background stops (SIGKILL after the grace, reaping) to finish before it execs the program.
 //!
 //! No zombies: the program itself is always reaped (by the runtime, or by the kill thread).
 //! Processes of its group that were orphaned and handed to us (we are PID 1 in the container, or
 //! a subreaper) are reaped by a `waitpid` on the group, which never touches children that other
 //! code started. A process that leaves the group (`setsid`, a daemon) is out of reach; in a
 //! container it dies with PID 1, but if your tool daemonizes, run the init binary under an init
-//! such as `tini`. If the init binary itself exits before the grace period ends, the group got
-//! `SIGTERM` but not `SIGKILL`; as PID 1 of a container, its exit makes the kernel kill the rest.
-//! Nobody reads the program's output after that: a program that must clean up on `SIGTERM`
-//! (release a lock) should ignore `SIGPIPE`, as `examples/migrations/migrate.sh` does.
+//! such as `tini`. If the init binary itself exits (`run_main`) before the grace period ends,
+//! the group got `SIGTERM` but not `SIGKILL`; as PID 1 of a container, its exit makes the kernel
+//! kill the rest. Nobody reads the program's output after that: a program that must clean up on
+//! `SIGTERM` (release a lock) should ignore `SIGPIPE`, as `examples/migrations/migrate.sh` does.
 //!
 //! While the group stops, its output is still read and logged, so a program that shuts down
 //! cleanly (rolls back, releases a lock, says so) is not killed by `SIGPIPE` on the way. After
@@ -39,37 +58,26 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::future::{Future, poll_fn};
-use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::{Pin, pin};
-use std::process::{ExitStatus, Stdio};
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use init_core::{Context, ErrorClass, Step, StepError, StreamMasker, ValidateContext, classify_io};
+use init_core::{Context, ErrorClass, Step, StepError, ValidateContext, ValuePath, classify_io};
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
-use tokio::io::{AsyncRead, ReadBuf};
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use nix::sys::signal::Signal;
+
+use crate::process_group::{self, RunError, Stream, Tail};
 
 /// How long a command's processes get between `SIGTERM` and `SIGKILL` by default.
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-/// A line longer than this is logged in pieces of this size.
-const MAX_LINE: usize = 8 * 1024;
-/// At most this much of the last stderr line goes into the error message.
+/// At most this much of a stderr line goes into the error message (and the log at failure).
 const MAX_ERROR_LINE: usize = 512;
-/// After the program exits, how long its output may still take to reach end of file (a process
-/// it left in the background may hold the pipes open).
-const DRAIN: Duration = Duration::from_millis(500);
-/// How often the kill thread looks at the group.
-const POLL: Duration = Duration::from_millis(10);
-/// How long the kill thread waits for the group to be reaped after `SIGKILL`.
-const REAP_LIMIT: Duration = Duration::from_secs(2);
+/// How many of the last stderr lines are logged when the command fails.
+const TAIL_LINES: usize = 10;
+/// Programs that report a child killed by signal `n` as exit status `128+n`.
+const SHELLS: [&str; 7] = ["sh", "bash", "dash", "ash", "ksh", "mksh", "zsh"];
 
 /// Runs a program as a step: one attempt is one run of the program.
 ///
@@ -131,7 +139,7 @@ enum Program {
 enum EnvSource {
     Literal(OsString),
     /// A dotted path into the context's published values (`db.password`).
-    Value(String),
+    Value(ValuePath),
 }
 
 impl Command {
@@ -217,7 +225,8 @@ impl Command {
     /// ```
     #[must_use]
     pub fn env_from_value(mut self, key: impl Into<OsString>, path: impl Into<String>) -> Self {
-        self.env.push((key.into(), EnvSource::Value(path.into())));
+        self.env
+            .push((key.into(), EnvSource::Value(ValuePath::new(path))));
         self
     }
 
@@ -279,17 +288,24 @@ impl Command {
         }
     }
 
-    /// The `tokio` command for one attempt, in its own process group.
+    /// Whether the program is a shell, which reports a child killed by a signal as `128+n`.
+    fn is_shell(&self) -> bool {
+        match &self.program {
+            Program::Shell(_) => true,
+            Program::Argv(argv) => argv
+                .first()
+                .and_then(|p| Path::new(p).file_name())
+                .and_then(OsStr::to_str)
+                .is_some_and(|name| SHELLS.contains(&name)),
+        }
+    }
+
+    /// The `tokio` command for one attempt (the process-group runner adds the pipes and the
+    /// group).
     fn command(&self, ctx: &Context) -> Result<tokio::process::Command, StepError> {
         let argv = self.argv();
         let mut cmd = tokio::process::Command::new(argv[0]);
-        cmd.args(&argv[1..])
-            .env_clear()
-            .envs(ctx.env_vars())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.args(&argv[1..]).env_clear().envs(ctx.env_vars());
         for (key, source) in &self.env {
             match source {
                 EnvSource::Literal(value) => cmd.env(key, value),
@@ -302,10 +318,10 @@ impl Command {
         Ok(cmd)
     }
 
-    fn classify(&self, status: ExitStatus, last_stderr: Option<&str>) -> Result<(), StepError> {
+    fn classify(&self, status: ExitStatus, error_line: Option<&str>) -> Result<(), StepError> {
         use std::os::unix::process::ExitStatusExt;
         let label = self.label();
-        let with_line = |message: String| match last_stderr {
+        let with_line = |message: String| match error_line {
             Some(line) => format!("{message}: {}", shorten(line, MAX_ERROR_LINE)),
             None => message,
         };
@@ -313,11 +329,32 @@ impl Command {
             if code == 0 {
                 return Ok(());
             }
-            let message = with_line(format!("{label}: exited with code {code}"));
-            return Err(if self.transient_exit_codes.contains(&code) {
-                StepError::transient(message)
-            } else {
-                StepError::permanent(message)
+            if self.transient_exit_codes.contains(&code) {
+                return Err(StepError::transient(with_line(format!(
+                    "{label}: exited with code {code}"
+                ))));
+            }
+            // A shell's `128+n`: a process it ran was killed by signal `n`.
+            let signal = code
+                .checked_sub(128)
+                .filter(|_| self.is_shell())
+                .and_then(|n| Signal::try_from(n).ok());
+            return Err(match signal {
+                Some(sig) => {
+                    let message = with_line(format!(
+                        "{label}: exited with code {code}, a process it ran was killed by signal {} ({})",
+                        sig as i32,
+                        sig.as_str()
+                    ));
+                    if is_crash(sig) {
+                        StepError::permanent(message)
+                    } else {
+                        StepError::transient(message)
+                    }
+                }
+                None => {
+                    StepError::permanent(with_line(format!("{label}: exited with code {code}")))
+                }
             });
         }
         let signal = status.signal().unwrap_or_default();
@@ -401,13 +438,15 @@ impl Step for Command {
                         key.to_string_lossy()
                     )));
                 }
-                EnvSource::Value(path) if path.split('.').any(str::is_empty) => {
-                    return Err(StepError::invalid(format!(
-                        "{label}: environment variable {}: value path {path:?}: expected names separated by dots",
-                        key.to_string_lossy()
-                    )));
+                EnvSource::Value(path) => {
+                    if let Err(err) = path.check() {
+                        return Err(StepError::invalid(format!(
+                            "{label}: environment variable {}: {err}",
+                            key.to_string_lossy()
+                        )));
+                    }
                 }
-                _ => {}
+                EnvSource::Literal(_) => {}
             }
         }
         init_core::check_duration("kill_grace", self.grace).map_err(|e| e.context(&label))?;
@@ -426,95 +465,132 @@ impl Step for Command {
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let label = self.label();
         let mut cmd = self.command(ctx)?;
-        let mut child = cmd
-            .spawn()
-            .map_err(|err| spawn_error(&label, self.current_dir.as_deref(), err))?;
-        let Some(pid) = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .filter(|&p| p > 0)
-        else {
-            let _ = child.start_kill();
-            return Err(StepError::transient(format!(
-                "{label}: started without a process id"
-            )));
+        let mut stderr = Stderr::default();
+        let mut on_line = |stream: Stream, line: &str| {
+            process_group::log_line(stream, line);
+            if stream == Stream::Stderr {
+                stderr.push(line);
+            }
         };
-        // From here on, dropping the attempt (cancellation, timeout) stops the whole group.
-        let mut group = Group {
-            stdout: child.stdout.take(),
-            stderr: child.stderr.take(),
-            leader: Some(child),
-            pgid: Pid::from_raw(pid),
-            grace: self.grace,
-            ctx: ctx.clone(),
-            span: tracing::Span::current(),
+        let status = match process_group::run(&mut cmd, ctx, self.grace, &mut on_line).await {
+            Ok(status) => status,
+            Err(RunError::Spawn(err)) => {
+                return Err(spawn_error(&label, self.current_dir.as_deref(), err));
+            }
+            Err(RunError::Wait(err)) => {
+                return Err(StepError::transient(format!("{label}: wait")).with_source(err));
+            }
         };
-        tracing::debug!(program = %label, pid, "command started");
-
-        let mut no_line = None;
-        let mut last_stderr = None;
-        let status = {
-            let mut out = pin!(pump(group.stdout.as_mut(), "stdout", ctx, &mut no_line));
-            let mut err = pin!(pump(group.stderr.as_mut(), "stderr", ctx, &mut last_stderr));
-            let (mut out_done, mut err_done) = (false, false);
-            let mut drain = |cx: &mut std::task::Context<'_>| {
-                out_done = out_done || out.as_mut().poll(cx).is_ready();
-                err_done = err_done || err.as_mut().poll(cx).is_ready();
-                out_done && err_done
-            };
-            let status = {
-                let mut wait = pin!(wait(&mut group.leader));
-                poll_fn(|cx| {
-                    drain(cx);
-                    wait.as_mut().poll(cx)
-                })
-                .await
-            };
-            // A process left in the background may hold the pipes open: log what arrives
-            // soon, then stop waiting.
-            let drained = poll_fn(|cx| {
-                if drain(cx) {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            });
-            let _ = tokio::time::timeout(DRAIN, drained).await;
-            status
-        };
-        // Stops what the program left behind in its group, if anything.
-        drop(group);
-        let status = status
-            .map_err(|err| StepError::transient(format!("{label}: wait")).with_source(err))?;
-        self.classify(status, last_stderr.as_deref())
+        let result = self.classify(status, stderr.error_line());
+        if result.is_err() && !stderr.tail.is_empty() {
+            let tail: Vec<_> = stderr
+                .tail
+                .lines()
+                .map(|line| shorten(line, MAX_ERROR_LINE))
+                .collect();
+            tracing::warn!(
+                program = %label,
+                stderr_tail = ?tail,
+                "command failed; the last {} lines of its stderr",
+                tail.len()
+            );
+        }
+        result
     }
 }
 
-/// The value published under the dotted `path`, as an environment value.
-fn published(ctx: &Context, path: &str, key: &OsStr) -> Result<OsString, StepError> {
-    let mut parts = path.split('.');
-    let first = parts.next().unwrap_or_default();
-    let value = ctx
-        .value(first)
-        .and_then(|root| parts.try_fold(root, |v, part| v.get(part).cloned()));
-    match value {
-        Some(v) => Ok(v
-            .as_str()
-            .map_or_else(|| v.to_string(), str::to_owned)
-            .into()),
-        None => Err(StepError::permanent(format!(
-            "environment variable {}: no value published as {path:?}",
-            key.to_string_lossy()
-        ))),
+/// What is kept of a command's stderr (already masked): its last lines, the last line that
+/// looks like an error, and the last line with more than punctuation.
+#[derive(Debug)]
+struct Stderr {
+    tail: Tail,
+    last_error: Option<String>,
+    last_text: Option<String>,
+}
+
+impl Default for Stderr {
+    fn default() -> Self {
+        Self {
+            tail: Tail::new(TAIL_LINES),
+            last_error: None,
+            last_text: None,
+        }
     }
 }
 
-/// A program that cannot be started: missing or not executable is permanent (it is the same on
-/// every attempt), a lack of resources (`EAGAIN`, `ENOMEM`) transient.
+impl Stderr {
+    fn push(&mut self, line: &str) {
+        self.tail.push(line);
+        if looks_like_error(line) {
+            self.last_error = Some(line.to_owned());
+        }
+        if line
+            .chars()
+            .any(|c| !c.is_whitespace() && !c.is_ascii_punctuation())
+        {
+            self.last_text = Some(line.to_owned());
+        }
+    }
+
+    /// The line the error message shows (see the [module docs](self#the-error-message)).
+    fn error_line(&self) -> Option<&str> {
+        self.last_error.as_deref().or(self.last_text.as_deref())
+    }
+}
+
+/// Whether `line` reads like an error rather than context (a caret, a hint, a source line).
+fn looks_like_error(line: &str) -> bool {
+    const WORDS: [&str; 10] = [
+        "error",
+        "fatal",
+        "fail",
+        "denied",
+        "panic",
+        "refused",
+        "cannot",
+        "unable",
+        "no such",
+        "not found",
+    ];
+    let lower = line.to_lowercase();
+    line.trim_start().starts_with("E:") || WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// The value published under `path`, as an environment value.
+fn published(ctx: &Context, path: &ValuePath, key: &OsStr) -> Result<OsString, StepError> {
+    path.env_value(ctx).map(OsString::from).ok_or_else(|| {
+        StepError::permanent(format!(
+            "environment variable {}: no value published as {:?}",
+            key.to_string_lossy(),
+            path.as_str()
+        ))
+    })
+}
+
+/// A program that cannot be started: one that is missing, not executable, not a program or
+/// behind a symlink loop is permanent (it is the same on every attempt), a lack of resources
+/// (`ENOMEM`, `EAGAIN`, no file descriptor left) or a program still being written (`ETXTBSY`)
+/// transient.
 fn spawn_error(label: &str, dir: Option<&Path>, err: io::Error) -> StepError {
-    let class = match err.kind() {
-        io::ErrorKind::NotFound => ErrorClass::Permanent,
-        kind => classify_io(kind),
+    let class = match err.raw_os_error().map(Errno::from_raw) {
+        Some(Errno::ENOMEM | Errno::EAGAIN | Errno::EMFILE | Errno::ENFILE | Errno::ETXTBSY) => {
+            ErrorClass::Transient
+        }
+        Some(
+            Errno::ENOENT
+            | Errno::EACCES
+            | Errno::EPERM
+            | Errno::ENOEXEC
+            | Errno::ELOOP
+            | Errno::ENOTDIR
+            | Errno::EISDIR
+            | Errno::ENAMETOOLONG
+            | Errno::E2BIG,
+        ) => ErrorClass::Permanent,
+        _ => match err.kind() {
+            io::ErrorKind::NotFound => ErrorClass::Permanent,
+            kind => classify_io(kind),
+        },
     };
     // The kernel says "not found" for a missing working directory too: name the right thing.
     let context = match dir {
@@ -547,308 +623,58 @@ fn is_crash(signal: Signal) -> bool {
     )
 }
 
-/// Reads `reader` to its end, logging each line (redacted) in the current span; keeps the last
-/// non-empty line in `last`.
-async fn pump<R>(reader: Option<R>, stream: &'static str, ctx: &Context, last: &mut Option<String>)
-where
-    R: AsyncRead + Unpin,
-{
-    let Some(mut reader) = reader else { return };
-    let mut output = Output::new(ctx);
-    let mut buf = vec![0; 4096];
-    let mut emit = |line: &[u8]| log_line(stream, line, last);
-    loop {
-        match read(&mut reader, &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => output.push(&buf[..n], &mut emit),
-        }
-    }
-    output.finish(&mut emit);
-}
-
-/// A program's output stream: masked first (a secret split across reads or across the line
-/// cut is masked whole), then split into lines.
-struct Output {
-    masker: StreamMasker,
-    lines: Lines,
-}
-
-impl Output {
-    fn new(ctx: &Context) -> Self {
-        Self {
-            masker: ctx.redactor().stream(),
-            lines: Lines::default(),
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
-        let masked = self.masker.push_bytes(bytes);
-        self.lines.push(masked.as_bytes(), emit);
-    }
-
-    fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
-        let masked = self.masker.finish();
-        self.lines.push(masked.as_bytes(), emit);
-        self.lines.finish(emit);
-    }
-}
-
-/// Logs one line of the program's output (already masked) in the current span.
-fn log_line(stream: &'static str, line: &[u8], last: &mut Option<String>) {
-    let text = String::from_utf8_lossy(line);
-    if !text.trim().is_empty() {
-        tracing::info!(stream, "{text}");
-        *last = Some(text.into_owned());
-    }
-}
-
-/// Logs what the program still writes to `pipe` while it stops (blocking reads, until every
-/// writer is gone), so a program that shuts down cleanly is not killed by `SIGPIPE`.
-fn drain_pipe(pipe: io::Result<OwnedFd>, stream: &'static str, ctx: Context, span: tracing::Span) {
-    let Ok(pipe) = pipe else { return };
-    // If no thread can be started, the pipe is closed here.
-    let _ = std::thread::Builder::new()
-        .name("initkit-drain".to_owned())
-        .spawn(move || {
-            let _entered = span.enter();
-            let mut file = std::fs::File::from(pipe);
-            let mut output = Output::new(&ctx);
-            let mut buf = vec![0; 4096];
-            let mut emit = |line: &[u8]| log_line(stream, line, &mut None);
-            loop {
-                match file.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => output.push(&buf[..n], &mut emit),
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-            output.finish(&mut emit);
-        });
-}
-
-/// One read, without tokio's `io-util`.
-async fn read<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    poll_fn(|cx| {
-        let mut read_buf = ReadBuf::new(buf);
-        match Pin::new(&mut *reader).poll_read(cx, &mut read_buf) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(read_buf.filled().len())),
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
-}
-
-/// Splits a byte stream into lines (without `\n` or `\r\n`), cutting lines longer than
-/// [`MAX_LINE`] into pieces.
-#[derive(Debug, Default)]
-struct Lines {
-    partial: Vec<u8>,
-}
-
-impl Lines {
-    fn push(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
-        while !bytes.is_empty() {
-            let room = MAX_LINE - self.partial.len();
-            match bytes.iter().position(|&b| b == b'\n') {
-                Some(i) if i <= room => {
-                    self.partial.extend_from_slice(&bytes[..i]);
-                    self.flush(emit);
-                    bytes = &bytes[i + 1..];
-                }
-                _ => {
-                    let take = bytes.len().min(room);
-                    self.partial.extend_from_slice(&bytes[..take]);
-                    bytes = &bytes[take..];
-                    if self.partial.len() == MAX_LINE {
-                        self.flush(emit);
-                    }
-                }
-            }
-        }
-    }
-
-    fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
-        if !self.partial.is_empty() {
-            self.flush(emit);
-        }
-    }
-
-    fn flush(&mut self, emit: &mut impl FnMut(&[u8])) {
-        let line = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
-        emit(line);
-        self.partial.clear();
-    }
-}
-
-/// The program's process group while an attempt owns it. Dropping it while anything of the group
-/// is left (the attempt was cancelled or timed out while the program ran, or the program exited
-/// and left processes behind) sends `SIGTERM` to the group at once and leaves the rest
-/// (`SIGKILL` after the grace period, reaping) to a background thread.
-#[derive(Debug)]
-struct Group {
-    /// The program, until it has been reaped.
-    leader: Option<Child>,
-    stdout: Option<ChildStdout>,
-    stderr: Option<ChildStderr>,
-    /// The program's pid, which is the group's id; always positive.
-    pgid: Pid,
-    grace: Duration,
-    /// For the lines the program writes while it stops.
-    ctx: Context,
-    span: tracing::Span,
-}
-
-impl Group {
-    /// Sends `SIGTERM` to the group now; threads keep reading its output, send `SIGKILL` after
-    /// the grace period, and reap.
-    fn terminate(&mut self) {
-        let (pgid, grace) = (self.pgid, self.grace);
-        let first = if grace.is_zero() {
-            Signal::SIGKILL
-        } else {
-            Signal::SIGTERM
-        };
-        let _ = killpg(pgid, first);
-        if let Some(pipe) = self.stdout.take() {
-            drain_pipe(
-                pipe.into_owned_fd(),
-                "stdout",
-                self.ctx.clone(),
-                self.span.clone(),
-            );
-        }
-        if let Some(pipe) = self.stderr.take() {
-            drain_pipe(
-                pipe.into_owned_fd(),
-                "stderr",
-                self.ctx.clone(),
-                self.span.clone(),
-            );
-        }
-        let leader = self.leader.take();
-        let spawned = std::thread::Builder::new()
-            .name("initkit-kill".to_owned())
-            .spawn(move || reap_group(leader, pgid, grace));
-        if spawned.is_err() {
-            // No thread: do not leave anything running.
-            let _ = killpg(pgid, Signal::SIGKILL);
-        }
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if self.leader.is_some() {
-            self.terminate();
-        } else if group_exists(self.pgid) {
-            tracing::debug!(
-                pgid = self.pgid.as_raw(),
-                "command left processes behind; stopping them"
-            );
-            self.terminate();
-        }
-    }
-}
-
-/// Waits for the program to exit, and reaps it.
-async fn wait(leader: &mut Option<Child>) -> io::Result<ExitStatus> {
-    let Some(child) = leader.as_mut() else {
-        return Err(io::Error::other("already reaped"));
-    };
-    let status = child.wait().await;
-    *leader = None;
-    status
-}
-
-/// Waits until the group is gone or `grace` has passed, then `SIGKILL`s it and reaps.
-fn reap_group(mut leader: Option<Child>, pgid: Pid, grace: Duration) {
-    // Validation bounds `grace`; a sum past the clock's range would mean "never": kill now.
-    let deadline = Instant::now().checked_add(grace);
-    let deadline = deadline.unwrap_or_else(Instant::now);
-    let mut killed = grace.is_zero();
-    loop {
-        reap_members(pgid);
-        if let Some(child) = &mut leader
-            && !matches!(child.try_wait(), Ok(None))
-        {
-            // Exited and reaped, or reaped by `reap_members` (then `try_wait` fails).
-            leader = None;
-        }
-        if leader.is_none() && !group_exists(pgid) {
-            return;
-        }
-        let now = Instant::now();
-        if !killed && now >= deadline {
-            let _ = killpg(pgid, Signal::SIGKILL);
-            killed = true;
-        }
-        if killed && now.saturating_duration_since(deadline) >= REAP_LIMIT {
-            // Unreapable (not our children, or stuck in the kernel): the runtime's orphan
-            // queue takes the program.
-            return;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// Reaps every exited member of the group that is our child: the orphans handed to us when
-/// we are PID 1 or a subreaper. Only this group's processes are touched.
-fn reap_members(pgid: Pid) {
-    let group = Pid::from_raw(-pgid.as_raw());
-    while let Ok(status) = waitpid(group, Some(WaitPidFlag::WNOHANG)) {
-        if status == WaitStatus::StillAlive {
-            break;
-        }
-    }
-}
-
-/// Whether any process (a zombie included) is still in the group.
-fn group_exists(pgid: Pid) -> bool {
-    !matches!(killpg(pgid, None), Err(Errno::ESRCH))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn split(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
-        let mut lines = Lines::default();
-        let mut out = Vec::new();
-        let mut emit = |l: &[u8]| out.push(l.to_vec());
-        for chunk in chunks {
-            lines.push(chunk, &mut emit);
+    fn class_of(errno: Errno) -> ErrorClass {
+        spawn_error("migrate", None, io::Error::from_raw_os_error(errno as i32)).class()
+    }
+
+    #[test]
+    fn spawn_errors_for_lack_of_resources_are_transient() {
+        for errno in [
+            Errno::ENOMEM,
+            Errno::EAGAIN,
+            Errno::EMFILE,
+            Errno::ENFILE,
+            Errno::ETXTBSY,
+        ] {
+            assert_eq!(class_of(errno), ErrorClass::Transient, "{errno}");
         }
-        lines.finish(&mut emit);
-        out
     }
 
     #[test]
-    fn lines_are_split_across_chunks_and_crlf_is_trimmed() {
-        let out = split(&[b"one\r\ntw", b"o\nthr", b"ee"]);
-        assert_eq!(out, [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+    fn spawn_errors_that_repeat_on_every_attempt_are_permanent() {
+        for errno in [
+            Errno::ENOENT,
+            Errno::EACCES,
+            Errno::ENOEXEC,
+            Errno::ELOOP,
+            Errno::ENOTDIR,
+            Errno::ENAMETOOLONG,
+        ] {
+            assert_eq!(class_of(errno), ErrorClass::Permanent, "{errno}");
+        }
     }
 
     #[test]
-    fn long_lines_are_cut_into_pieces() {
-        let long = vec![b'x'; MAX_LINE * 2 + 10];
-        let mut input = long.clone();
-        input.extend_from_slice(b"\nend\n");
-        let out = split(&[&input]);
-        assert_eq!(out.len(), 4);
-        assert_eq!(out[0].len(), MAX_LINE);
-        assert_eq!(out[1].len(), MAX_LINE);
-        assert_eq!(out[2].len(), 10);
-        assert_eq!(out[3], b"end");
-    }
-
-    #[test]
-    fn a_line_of_exactly_the_maximum_is_one_line() {
-        let mut input = vec![b'y'; MAX_LINE];
-        input.push(b'\n');
-        let out = split(&[&input]);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].len(), MAX_LINE);
+    fn error_like_lines_are_recognised_and_context_is_not() {
+        for line in [
+            "psql: error: connection to server failed",
+            "FATAL:  password authentication failed for user \"orders\"",
+            "E: Unable to locate package foo",
+            "thread 'main' panicked at src/main.rs:3:5",
+            "open /data: permission denied",
+        ] {
+            assert!(looks_like_error(line), "{line}");
+        }
+        for line in [
+            "        ^",
+            "LINE 1: CREAT TABLE orders",
+            "HINT:  try again",
+        ] {
+            assert!(!looks_like_error(line), "{line}");
+        }
     }
 }

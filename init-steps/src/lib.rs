@@ -49,6 +49,8 @@ mod hex;
 #[cfg(feature = "http")]
 #[allow(dead_code)] // Each family uses part of it.
 mod http_client;
+#[cfg(feature = "process-group")]
+mod process_group;
 #[cfg(feature = "download")]
 mod progress;
 #[cfg(feature = "download")]

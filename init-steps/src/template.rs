@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::Engine as _;
 use init_core::{Context, Published, Step, StepError, ValidateContext, async_trait};
@@ -17,6 +17,7 @@ use sha2::Digest as _;
 use crate::atomic::{self, AtomicFile, WriteOptions};
 use crate::envsubst;
 use crate::hex::hex;
+use crate::process_group::{self, RunError, Stream, Tail};
 
 /// Renders a template file, or every file of a template directory, into configuration files.
 ///
@@ -187,6 +188,13 @@ impl Render {
     /// argument is replaced by the temp file's path. A failure (non-zero exit, or a program
     /// that cannot start) is permanent, keeps the old file, and the error shows the end of the
     /// command's output (redacted).
+    ///
+    /// The command gets the context's environment (the one templates see as `env`) and an
+    /// empty stdin, and runs in its own process group, like a
+    /// [`Command`](crate::command::Command) step: when the attempt is dropped (its timeout, the
+    /// step's or the plan's deadline, SIGTERM) the whole group gets `SIGTERM`, then `SIGKILL`
+    /// after 5 s, and is reaped, so no process of the check outlives it. Only the last ten
+    /// lines of each output stream are kept, masked.
     ///
     /// ```
     /// let step = init_steps::template::Render::file("nginx.conf.j2", "/etc/nginx/nginx.conf")
@@ -964,7 +972,14 @@ fn render_envsubst(path: &Path, source: &str, ctx: &Context) -> Result<(String, 
     Ok((out, secret))
 }
 
-/// Runs the check command on the temp file.
+/// How long a check command's processes get between `SIGTERM` and `SIGKILL` when the attempt
+/// is dropped.
+const CHECK_GRACE: Duration = Duration::from_secs(5);
+/// How many of the last lines of each of the check's output streams are kept for its error.
+const CHECK_TAIL: usize = 10;
+
+/// Runs the check command on the temp file, in its own process group with the context's
+/// environment; keeps the last lines of its output (masked) for the error message.
 async fn run_check(
     ctx: &Context,
     dest: &Path,
@@ -974,32 +989,37 @@ async fn run_check(
     let temp = temp.to_string_lossy();
     let args: Vec<String> = argv.iter().map(|a| a.replace("{}", &temp)).collect();
     let shown = argv.join(" ");
-    let output = tokio::process::Command::new(&args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| {
-            StepError::permanent(format!(
+    let mut cmd = tokio::process::Command::new(&args[0]);
+    cmd.args(&args[1..]).env_clear().envs(ctx.env_vars());
+    let (mut stdout, mut stderr) = (Tail::new(CHECK_TAIL), Tail::new(CHECK_TAIL));
+    let mut on_line = |stream: Stream, line: &str| match stream {
+        Stream::Stdout => stdout.push(line),
+        Stream::Stderr => stderr.push(line),
+    };
+    let status = match process_group::run(&mut cmd, ctx, CHECK_GRACE, &mut on_line).await {
+        Ok(status) => status,
+        Err(RunError::Spawn(err)) => {
+            return Err(StepError::permanent(format!(
                 "{}: check \"{shown}\": cannot start it",
                 dest.display()
             ))
-            .with_source(e)
-        })?;
-    if output.status.success() {
+            .with_source(err));
+        }
+        Err(RunError::Wait(err)) => {
+            return Err(StepError::transient(format!(
+                "{}: check \"{shown}\": wait",
+                dest.display()
+            ))
+            .with_source(err));
+        }
+    };
+    if status.success() {
         return Ok(());
     }
-    let text = if output.stderr.iter().any(|b| !b.is_ascii_whitespace()) {
-        output.stderr
-    } else {
-        output.stdout
-    };
-    // Masked whole, before it is cut: a secret across the cut would leave its tail.
-    let tail = tail_lines(&ctx.redact(&String::from_utf8_lossy(&text)), 3, 400);
-    let status = match output.status.code() {
+    let shown_lines = if stderr.is_empty() { &stdout } else { &stderr };
+    // Masked in the stream, before it is cut: a secret across the cut would leave its tail.
+    let tail = tail_lines(shown_lines.lines(), 3, 400);
+    let status = match status.code() {
         Some(code) => format!("exit status {code}"),
         None => "killed by a signal".to_owned(),
     };
@@ -1011,13 +1031,13 @@ async fn run_check(
     Err(StepError::permanent(message))
 }
 
-/// The last `lines` non-empty lines of `text`, joined by ` / `, at most `max` characters.
-fn tail_lines(text: &str, lines: usize, max: usize) -> String {
-    let kept: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+/// The last `lines` of `kept` (trimmed), joined by ` / `, at most `max` characters.
+fn tail_lines<'a>(
+    kept: impl DoubleEndedIterator<Item = &'a str> + ExactSizeIterator,
+    lines: usize,
+    max: usize,
+) -> String {
+    let kept: Vec<&str> = kept.map(str::trim).collect();
     let joined = kept[kept.len().saturating_sub(lines)..].join(" / ");
     let count = joined.chars().count();
     if count <= max {
@@ -1063,7 +1083,11 @@ mod tests {
 
     #[test]
     fn tails_the_last_lines() {
-        assert_eq!(tail_lines("a\n\nb\nc\nd\n", 3, 100), "b / c / d");
-        assert_eq!(tail_lines("abcdef", 3, 4), "…def");
+        let mut kept = Tail::new(10);
+        for line in ["a", "", " b ", "c", "d"] {
+            kept.push(line);
+        }
+        assert_eq!(tail_lines(kept.lines(), 3, 100), "b / c / d");
+        assert_eq!(tail_lines(["abcdef"].into_iter(), 3, 4), "…def");
     }
 }

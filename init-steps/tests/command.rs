@@ -513,3 +513,191 @@ async fn a_kill_grace_beyond_the_bound_is_invalid_not_a_panic() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_direct_sigkill_is_transient() {
+    let err = run_err(Command::shell("kill -9 $$")).await;
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(err.to_string(), "sh: killed by signal 9 (SIGKILL)");
+}
+
+#[tokio::test]
+async fn a_shell_reporting_a_sigkilled_child_as_137_is_transient_like_a_direct_kill() {
+    // The inner shell is killed (as by the OOM killer); the outer one says so on stderr and
+    // exits 128+9.
+    let script = r#"sh -c 'kill -9 $$'; exit $?"#;
+    for step in [Command::shell(script), Command::new(["sh", "-c", script])] {
+        let err = run_err(step).await;
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "sh: exited with code 137, a process it ran was killed by signal 9 (SIGKILL): Killed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_shell_reporting_a_crashed_child_as_139_is_permanent_like_a_direct_crash() {
+    let err = run_err(Command::shell(r#"sh -c 'kill -SEGV $$'; exit $?"#)).await;
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "sh: exited with code 139, a process it ran was killed by signal 11 (SIGSEGV): Segmentation fault"
+    );
+}
+
+#[tokio::test]
+async fn exit_code_137_from_a_program_that_is_not_a_shell_is_an_ordinary_exit_code() {
+    // `env` runs the shell, so the program is `env`, whose 137 means what it says.
+    let err = run_err(Command::new(["env", "sh", "-c", "exit 137"])).await;
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(err.to_string(), "env: exited with code 137");
+}
+
+#[tokio::test]
+async fn a_listed_exit_code_stays_transient_even_when_it_looks_like_a_signal() {
+    let err = run_err(Command::shell("exit 139").transient_exit_codes([139])).await;
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(err.to_string(), "sh: exited with code 139");
+}
+
+#[tokio::test]
+async fn a_symlink_loop_as_the_program_is_permanent() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("migrate");
+    std::os::unix::fs::symlink(&program, &program).unwrap();
+    let err = run_err(Command::new([&program])).await;
+    assert!(err.is_permanent(), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{}: cannot start: too many levels of symbolic links",
+            program.display()
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_program_that_is_not_executable_is_permanent() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("migrate");
+    std::fs::write(&program, "#!/bin/sh\nexit 0\n").unwrap();
+    let err = run_err(Command::new([&program])).await;
+    assert!(err.is_permanent(), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{}: cannot start: permission denied",
+            program.display()
+        )),
+        "{err}"
+    );
+}
+
+/// What `psql` prints for a bad migration: the error, the offending line, a caret under it.
+const PSQL_SYNTAX_ERROR: &str = r#"
+echo 'psql:001_init.sql:3: ERROR:  syntax error at or near "CREAT"' >&2
+echo 'LINE 1: CREAT TABLE orders (id int);' >&2
+echo '        ^' >&2
+exit 3
+"#;
+
+#[tokio::test]
+async fn the_error_message_shows_the_line_that_looks_like_an_error_not_the_caret_under_it() {
+    let err = run_err(Command::shell(PSQL_SYNTAX_ERROR)).await;
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        r#"sh: exited with code 3: psql:001_init.sql:3: ERROR:  syntax error at or near "CREAT""#
+    );
+}
+
+#[tokio::test]
+async fn without_an_error_like_line_the_message_shows_the_last_line_with_words() {
+    let err = run_err(Command::shell(
+        "echo 'schema version 12 is newer than this binary' >&2; echo '  ---^---' >&2; echo '' >&2; exit 4",
+    ))
+    .await;
+    assert_eq!(
+        err.to_string(),
+        "sh: exited with code 4: schema version 12 is newer than this binary"
+    );
+}
+
+#[tokio::test]
+async fn an_apt_style_e_prefix_counts_as_an_error_line() {
+    let err = run_err(Command::shell(
+        "echo 'E: Unable to locate package foo' >&2; echo 'Reading state information...' >&2; exit 100",
+    ))
+    .await;
+    assert_eq!(
+        err.to_string(),
+        "sh: exited with code 100: E: Unable to locate package foo"
+    );
+}
+
+#[tokio::test]
+async fn the_last_ten_stderr_lines_are_logged_redacted_when_the_command_fails() {
+    let (logs, _guard) = Logs::capture();
+    let ctx = Context::new();
+    ctx.register_secret("hunter2-secret");
+    let script = "for i in 01 02 03 04 05 06 07 08 09 10 11 12 13 14; do echo \"line-$i\" >&2; done; \
+                  echo 'login failed for password hunter2-secret' >&2; exit 1";
+    let plan = Plan::new("p").step(
+        Command::shell(script)
+            .named("migrate")
+            .retry(Retry::never()),
+    );
+    let report = plan.run(&ctx).await;
+    assert_eq!(report.steps[0].status, StepStatus::Failed);
+    assert_eq!(
+        report.steps[0].error.as_deref(),
+        Some("sh: exited with code 1: login failed for password [redacted]")
+    );
+    let text = logs.text();
+    let tail = text
+        .lines()
+        .find(|l| l.contains("stderr_tail"))
+        .unwrap_or_else(|| panic!("no stderr_tail event in:\n{text}"));
+    assert!(tail.contains("WARN"), "{tail}");
+    assert!(tail.contains("the last 10 lines of its stderr"), "{tail}");
+    for kept in ["line-06", "line-14", "login failed for password [redacted]"] {
+        assert!(tail.contains(kept), "{kept} missing: {tail}");
+    }
+    for dropped in ["line-01", "line-05"] {
+        assert!(!tail.contains(dropped), "{dropped} kept: {tail}");
+    }
+    assert!(!text.contains("hunter2-secret"), "{text}");
+}
+
+#[tokio::test]
+async fn a_command_that_succeeds_logs_no_stderr_tail() {
+    let (logs, _guard) = Logs::capture();
+    Command::shell("echo 'warning: deprecated flag' >&2")
+        .run(&Context::new())
+        .await
+        .unwrap();
+    assert!(!logs.text().contains("stderr_tail"), "{}", logs.text());
+}
+
+#[tokio::test]
+async fn the_stop_after_a_drop_is_a_clean_up_in_flight_until_the_group_is_reaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Context::new();
+    let step = Command::shell(IGNORES_SIGTERM)
+        .current_dir(dir.path())
+        .kill_grace(Duration::from_secs(1));
+    let ready = dir.path().join("ready");
+    tokio::select! {
+        result = step.run(&ctx) => panic!("the command ended by itself: {result:?}"),
+        () = file_appears(&ready) => {}
+    }
+    // The attempt is gone, the leader ignores SIGTERM: the kill thread has work in flight.
+    assert_eq!(ctx.cleanups().pending(), 1);
+    let leader = read_pid(&dir.path().join("leader.pid"));
+    let cleanups = ctx.cleanups().clone();
+    tokio::task::spawn_blocking(move || cleanups.wait())
+        .await
+        .unwrap();
+    // Done means killed and reaped.
+    assert_eq!(state(leader), None);
+}

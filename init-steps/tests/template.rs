@@ -495,3 +495,63 @@ async fn a_template_reading_a_secret_env_var_is_written_0600() {
         assert_eq!(mode, 0o600, "{name}");
     }
 }
+
+/// Whether process `pid` is still running (not gone, not a zombie waiting for its reaper).
+fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
+        .flatten()
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+#[tokio::test]
+async fn a_check_command_is_stopped_with_its_process_group_when_the_attempt_times_out() {
+    use init_core::{Outcome, Plan, Retry, StepExt, StepStatus};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("app.conf.j2");
+    write(&src, "port {{ values.app.port }}\n");
+    let dest = dir.path().join("app.conf");
+    let seen = dir.path().join("seen-env");
+    let pid_file = dir.path().join("sleep.pid");
+    // The check records the variable it got from the context, then hangs on a background
+    // process of its group.
+    let script = format!(
+        "printf %s \"$CHECK_MARK\" > {seen}; sleep 1000 & echo $! > {pid}.tmp; mv {pid}.tmp {pid}; wait",
+        seen = seen.display(),
+        pid = pid_file.display()
+    );
+    let ctx = Context::with_env([("CHECK_MARK", "from-the-context")]);
+    ctx.publish("app", json!({ "port": 8080 }));
+    let step = Render::file(&src, &dest)
+        .check(["sh", "-c", &script, "sh", "{}"])
+        .retry(Retry::never())
+        .attempt_timeout(Duration::from_secs(2));
+    let report = Plan::new("p").step(step).run(&ctx).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    assert_eq!(report.steps[0].status, StepStatus::Failed);
+    assert_eq!(
+        report.steps[0].error.as_deref(),
+        Some("attempt timed out after 2.0s")
+    );
+    assert_eq!(fs::read_to_string(&seen).unwrap(), "from-the-context");
+    assert!(!dest.exists());
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SIGTERM to the group at the timeout; give the kernel a moment to deliver it.
+    let mut stopped = false;
+    for _ in 0..1000 {
+        if !is_running(pid) {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stopped, "the check's sleep (pid {pid}) is still running");
+    assert_eq!(report.steps[0].attempts, 1);
+}
