@@ -94,10 +94,12 @@ async fn wait_for_database_succeeds_once_the_database_is_created() {
         .unwrap();
     let wait = PostgresWait::url(pg.url("pg_created_late"))
         .wait_for_database()
+        // Bounded by the timeout, not by a count of attempts: the database comes when it comes.
         .retry(
             Retry::new()
                 .with_initial_delay(Duration::from_millis(20))
-                .with_max_delay(Duration::from_millis(50)),
+                .with_max_delay(Duration::from_millis(50))
+                .without_max_attempts(),
         )
         .timeout(Duration::from_secs(30));
     let creator = std::thread::spawn(|| {
