@@ -44,6 +44,8 @@
 mod atomic;
 #[cfg(feature = "vault")]
 mod atomic_set;
+#[cfg(feature = "vault")]
+mod civil_date;
 #[cfg(any(feature = "template", feature = "download"))]
 mod hex;
 #[cfg(feature = "http")]
