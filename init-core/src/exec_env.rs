@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::context::Context;
+use crate::dataflow::Reference;
 use crate::value_path::ValuePath;
 
 /// What [`Plan::exec_env`](crate::Plan::exec_env) and
@@ -28,6 +29,18 @@ impl ExecEnv {
     /// The names of the exported variables (never their values).
     pub(crate) fn names(&self) -> Vec<&str> {
         self.vars.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    /// The published values the exec'd program gets, as references the plan's data-flow check
+    /// resolves against everything the plan publishes.
+    pub(crate) fn reads(&self) -> Vec<Reference> {
+        self.vars
+            .iter()
+            .filter(|(_, path)| path.check().is_ok())
+            .map(|(name, path)| {
+                Reference::value(path.as_str()).at(format!("exec environment variable {name}"))
+            })
+            .collect()
     }
 
     /// What is wrong with the configuration, one line per problem, each naming the variable.

@@ -95,7 +95,7 @@ async fn run_stages(
     let mut next_index = 0;
     for stage in plan.stages() {
         let index = next_index;
-        next_index += stage.steps().len();
+        next_index += stage.steps().count();
         let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
         if outcome != Outcome::Succeeded || ctx.cancellation().is_cancelled() || past_deadline {
             if past_deadline && outcome == Outcome::Succeeded {
@@ -104,7 +104,6 @@ async fn run_stages(
             steps.extend(
                 stage
                     .steps()
-                    .iter()
                     .map(|s| StepReport::new(s.name(), StepStatus::Skipped)),
             );
             continue;
@@ -135,27 +134,49 @@ async fn run_stages(
     (steps, outcome)
 }
 
+/// Runs a group's members at once, each member's steps in order. An aborting failure cancels
+/// the whole group: the siblings' running steps are cancelled and what is left is skipped.
 async fn run_group(
-    members: &[Box<dyn Step>],
+    members: &[Vec<Box<dyn Step>>],
     ctx: &Context,
     deadline: Option<Instant>,
     state_dir: Option<&Path>,
     first_index: usize,
 ) -> Vec<StepReport> {
     let group = ctx.child();
-    join_all(members.iter().enumerate().map(|(i, step)| {
+    // Each member's first step's plan-order index: the members' steps are numbered in turn.
+    let starts = members.iter().scan(first_index, |next, sequence| {
+        let start = *next;
+        *next += sequence.len();
+        Some(start)
+    });
+    let reports = join_all(members.iter().zip(starts).map(|(sequence, start)| {
         let member = group.child();
         let group = &group;
         async move {
-            let report =
-                run_step(step.as_ref(), &member, deadline, state_dir, first_index + i).await;
-            if report.status == StepStatus::Failed && (!report.optional || report.panicked) {
-                group.cancellation().cancel();
+            let mut reports = Vec::with_capacity(sequence.len());
+            let mut ended = false;
+            for (i, step) in sequence.iter().enumerate() {
+                if ended || member.cancellation().is_cancelled() {
+                    reports.push(StepReport::new(step.name(), StepStatus::Skipped));
+                    continue;
+                }
+                let report = run_step(step.as_ref(), &member, deadline, state_dir, start + i).await;
+                match report.status {
+                    StepStatus::Failed if !report.optional || report.panicked => {
+                        group.cancellation().cancel();
+                        ended = true;
+                    }
+                    StepStatus::Cancelled => ended = true,
+                    _ => {}
+                }
+                reports.push(report);
             }
-            report
+            reports
         }
     }))
-    .await
+    .await;
+    reports.into_iter().flatten().collect()
 }
 
 /// Runs one step to its end: attempts, sleeps, timeouts, marker. Never panics on its error.

@@ -47,11 +47,13 @@
 mod atomic;
 mod cleanup;
 mod context;
+mod dataflow;
 mod duration;
 mod encodings;
 mod error;
 mod exec_env;
 mod executor;
+mod group;
 mod log_format;
 mod logging;
 mod panic;
@@ -70,9 +72,11 @@ mod value_path;
 pub use async_trait::async_trait;
 pub use cleanup::{CleanupGuard, Cleanups};
 pub use context::{Context, Published};
+pub use dataflow::{Publication, Reference, Source};
 pub use duration::{MAX_DURATION, check_duration};
 pub use encodings::MIN_SECRET_LEN;
 pub use error::{BoxError, ErrorClass, StepError, classify_io};
+pub use group::{Group, Member, Sequence};
 pub use logging::{LogFormat, LogSettings};
 pub use plan::{Plan, PlanError};
 pub use policy::{OnFailure, Policy, PolicyError, Retry};
@@ -98,8 +102,8 @@ pub use init_macros::init_step;
 /// ```
 pub mod prelude {
     pub use crate::{
-        Context, OnFailure, Plan, Policy, Report, Retry, Step, StepError, StepExt, ValidateContext,
-        async_trait,
+        Context, OnFailure, Plan, Policy, Report, Retry, Sequence, Step, StepError, StepExt,
+        ValidateContext, async_trait,
     };
 
     #[cfg(feature = "macros")]

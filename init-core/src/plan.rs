@@ -8,27 +8,33 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::context::Context;
+use crate::dataflow::Available;
 use crate::duration::{EXPECTED, MAX_DURATION};
 use crate::exec_env::ExecEnv;
 use crate::executor;
+use crate::group::{Group, Member};
 use crate::report::{Outcome, Report};
 use crate::secret_env::SecretEnv;
 use crate::step::Step;
 use crate::validate::ValidateContext;
 use crate::value_path::ValuePath;
 
-/// A position in the plan: one step, or a group whose members run at once.
+/// A position in the plan: one step, or a group whose members run at once, each member a
+/// sequence of one or more steps that run in order.
 pub(crate) enum Stage {
     One(Box<dyn Step>),
-    Group(Vec<Box<dyn Step>>),
+    Group(Vec<Vec<Box<dyn Step>>>),
 }
 
 impl Stage {
-    pub(crate) fn steps(&self) -> &[Box<dyn Step>] {
-        match self {
-            Stage::One(step) => std::slice::from_ref(step),
-            Stage::Group(steps) => steps,
-        }
+    /// Every step of the stage, in plan order (member by member).
+    pub(crate) fn steps(&self) -> impl Iterator<Item = &dyn Step> {
+        let (one, members) = match self {
+            Stage::One(step) => (Some(step.as_ref()), &[][..]),
+            Stage::Group(members) => (None, members.as_slice()),
+        };
+        one.into_iter()
+            .chain(members.iter().flatten().map(|step| step.as_ref()))
     }
 }
 
@@ -107,12 +113,18 @@ impl Plan {
     /// assert_eq!(plan.step_names(), ["noop"]);
     /// ```
     pub fn step(mut self, step: impl Step + 'static) -> Self {
-        self.stages.push(Stage::One(Box::new(step)));
+        // A step given already boxed is kept as it is, not boxed again.
+        self.stages
+            .extend(step.into_steps().into_iter().map(Stage::One));
         self
     }
 
-    /// Appends a group of steps that run at once; all must succeed (optional ones aside), and
-    /// an aborting failure cancels the others.
+    /// Appends a group whose members run at once; all must succeed (optional ones aside), and
+    /// an aborting failure cancels the others. A member is a step, or a [`Sequence`] of steps
+    /// that run in order (log in, read the credentials, then wait for the database with them,
+    /// beside a wait for Redis).
+    ///
+    /// The group is a tuple of members of any types, an array or a `Vec` (see [`Group`]).
     ///
     /// ```
     /// # use init_core::prelude::*;
@@ -121,11 +133,18 @@ impl Plan {
     /// #     fn name(&self) -> &str { self.0 }
     /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
     /// # }
-    /// let plan = Plan::new("p").concurrently([Noop("a").boxed(), Noop("b").boxed()]);
-    /// assert_eq!(plan.step_names(), ["a", "b"]);
+    /// # #[derive(Debug)] struct Other;
+    /// # #[async_trait] impl Step for Other {
+    /// #     fn name(&self) -> &str { "other" }
+    /// #     async fn run(&self, _: &Context) -> Result<(), StepError> { Ok(()) }
+    /// # }
+    /// let plan = Plan::new("p")
+    ///     .concurrently((Noop("redis"), Sequence::new().step(Noop("login")).step(Other)))
+    ///     .concurrently([Noop("a").boxed(), Noop("b").boxed()]);
+    /// assert_eq!(plan.step_names(), ["redis", "login", "other", "a", "b"]);
     /// ```
-    pub fn concurrently(mut self, steps: impl IntoIterator<Item = Box<dyn Step>>) -> Self {
-        self.stages.push(Stage::Group(steps.into_iter().collect()));
+    pub fn concurrently(mut self, group: impl Group) -> Self {
+        self.stages.push(Stage::Group(group.into_members()));
         self
     }
 
@@ -198,7 +217,10 @@ impl Plan {
     ///
     /// ```
     /// let plan = init_core::Plan::new("entrypoint").exec_env("DB_PASSWORD", "db.password");
-    /// assert!(plan.validate(&init_core::Context::new()).is_ok());
+    /// assert_eq!(
+    ///     plan.validate(&init_core::Context::new()).unwrap_err().to_string(),
+    ///     "exec environment variable DB_PASSWORD: values.db.password is not published by any step of the plan"
+    /// );
     /// let bad = init_core::Plan::new("entrypoint").exec_env("DB_PASSWORD", "db..password");
     /// assert_eq!(
     ///     bad.validate(&init_core::Context::new()).unwrap_err().to_string(),
@@ -257,7 +279,7 @@ impl Plan {
         self.stages
             .iter()
             .flat_map(Stage::steps)
-            .map(|s| s.name())
+            .map(Step::name)
             .collect()
     }
 
@@ -267,8 +289,12 @@ impl Plan {
 
     /// Checks everything before anything runs: every step's
     /// [`validate`](crate::Step::validate), every policy, unique non-empty names, no empty
-    /// group, a state directory when a step is `once`, a deadline above zero and at most
-    /// [`MAX_DURATION`](crate::MAX_DURATION) (365 days).
+    /// group or sequence, a state directory when a step is `once`, a deadline above zero and at
+    /// most [`MAX_DURATION`](crate::MAX_DURATION) (365 days), and the
+    /// data flow: every value a step [reads](crate::Step::reads) is published by a step that
+    /// runs before it (not by a sibling of its concurrent group) or set in the environment,
+    /// unless the read is guarded (a default, a test). After a step that does not say what it
+    /// [publishes](crate::Step::publishes), a name that no step declared is not refused.
     ///
     /// Steps see `ctx`'s environment (the one [`run`](Self::run) gives them), so a variable
     /// they read is checked here; [`run`](Self::run) and [`run_main`](Self::run_main) call
@@ -289,56 +315,74 @@ impl Plan {
     /// assert_eq!(err.to_string(), "duplicate step name \"db\"");
     /// ```
     pub fn validate(&self, ctx: &Context) -> Result<(), PlanError> {
-        let cx = ValidateContext::new(ctx);
-        let mut problems = self.secret_env.problems();
-        problems.extend(self.exec_env.problems());
+        let mut check = Checker {
+            cx: ValidateContext::new(ctx),
+            env: None,
+            seen: HashSet::new(),
+            problems: self.secret_env.problems(),
+            has_state_dir: self.state_dir.is_some(),
+            index: 0,
+        };
+        check.problems.extend(self.exec_env.problems());
         match self.deadline {
             Some(Duration::ZERO) => {
-                problems.push("deadline = 0s: expected a duration greater than zero".to_owned());
+                check
+                    .problems
+                    .push("deadline = 0s: expected a duration greater than zero".to_owned());
             }
             Some(d) if d > MAX_DURATION => {
-                problems.push(format!("deadline = {d:?}: expected {EXPECTED}"));
+                check
+                    .problems
+                    .push(format!("deadline = {d:?}: expected {EXPECTED}"));
             }
             _ => {}
         }
-        let mut seen = HashSet::new();
-        let mut index = 0;
+        let mut available = Available::default();
         for stage in &self.stages {
-            if let Stage::Group(steps) = stage
-                && steps.is_empty()
-            {
-                problems.push("a concurrent group has no steps".to_owned());
-            }
-            for step in stage.steps() {
-                // A panic in the step's own code names it (see `run_main`).
-                let _in_step = crate::panic::InStep::enter(index);
-                index += 1;
-                let name = step.name();
-                if name.trim().is_empty() {
-                    problems.push("a step has an empty name".to_owned());
-                } else if !seen.insert(name) {
-                    problems.push(format!("duplicate step name \"{name}\""));
-                    continue;
-                }
-                if let Err(err) = step.validate(&cx) {
-                    problems.push(format!("step \"{name}\": {err}"));
-                }
-                let policy = step.policy();
-                if let Err(err) = policy.validate() {
-                    problems.push(format!("step \"{name}\": {err}"));
-                }
-                if policy.once() && self.state_dir.is_none() {
-                    problems.push(format!(
-                        "step \"{name}\" is `once` but the plan has no state directory \
-                         (Plan::with_state_dir)"
-                    ));
+            match stage {
+                Stage::One(step) => check.step(step.as_ref(), &mut available),
+                Stage::Group(members) => {
+                    if members.is_empty() {
+                        check
+                            .problems
+                            .push("a concurrent group has no steps".to_owned());
+                    }
+                    // Each member sees what came before the group and what its own sequence
+                    // published, never a sibling's; after the group, everything is there.
+                    let before = available.clone();
+                    for member in members {
+                        if member.is_empty() {
+                            check
+                                .problems
+                                .push("a sequence in a concurrent group has no steps".to_owned());
+                        }
+                        let mut own = before.clone();
+                        for step in member {
+                            check.step(step.as_ref(), &mut own);
+                        }
+                        available.merge(own);
+                    }
                 }
             }
         }
-        if problems.is_empty() {
+        let exec_reads = self.exec_env.reads();
+        if !exec_reads.is_empty() {
+            let env = check.env.get_or_insert_with(|| check.cx.env_vars());
+            for reference in &exec_reads {
+                if let Some(problem) = available.check(reference, env) {
+                    // The program runs after the whole plan, not after one step.
+                    check
+                        .problems
+                        .push(problem.replace("any step before this one", "any step of the plan"));
+                }
+            }
+        }
+        if check.problems.is_empty() {
             Ok(())
         } else {
-            Err(PlanError { problems })
+            Err(PlanError {
+                problems: check.problems,
+            })
         }
     }
 
@@ -388,38 +432,121 @@ impl Plan {
         }
         out.push('\n');
         for (i, stage) in self.stages.iter().enumerate() {
-            let concurrent = matches!(stage, Stage::Group(_));
-            for step in stage.steps() {
-                let p = step.policy();
-                let r = p.retry();
-                let attempts = r
-                    .max_attempts()
-                    .map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
-                let _ = write!(
-                    out,
-                    "{:>3}. {}{} attempts={attempts} backoff={:?}..{:?}",
-                    i + 1,
-                    if concurrent { "| " } else { "" },
-                    step.name(),
-                    r.initial_delay(),
-                    r.max_delay(),
-                );
-                if let Some(t) = p.attempt_timeout() {
-                    let _ = write!(out, " attempt_timeout={t:?}");
+            match stage {
+                Stage::One(step) => outline_step(&mut out, i + 1, "", step.as_ref()),
+                Stage::Group(members) => {
+                    for member in members {
+                        for (j, step) in member.iter().enumerate() {
+                            let prefix = if j == 0 { "| " } else { "|   then " };
+                            outline_step(&mut out, i + 1, prefix, step.as_ref());
+                        }
+                    }
                 }
-                if let Some(t) = p.timeout() {
-                    let _ = write!(out, " timeout={t:?}");
-                }
-                if p.on_failure() == crate::OnFailure::Continue {
-                    out.push_str(" optional");
-                }
-                if p.once() {
-                    out.push_str(" once");
-                }
-                out.push('\n');
             }
         }
         out
+    }
+}
+
+/// One line of [`Plan::outline`] for `step`, with its data flow on the lines after it.
+fn outline_step(out: &mut String, position: usize, prefix: &str, step: &dyn Step) {
+    use fmt::Write;
+    let p = step.policy();
+    let r = p.retry();
+    let attempts = r
+        .max_attempts()
+        .map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    let _ = write!(
+        out,
+        "{position:>3}. {prefix}{} attempts={attempts} backoff={:?}..{:?}",
+        step.name(),
+        r.initial_delay(),
+        r.max_delay(),
+    );
+    if let Some(t) = p.attempt_timeout() {
+        let _ = write!(out, " attempt_timeout={t:?}");
+    }
+    if let Some(t) = p.timeout() {
+        let _ = write!(out, " timeout={t:?}");
+    }
+    if p.on_failure() == crate::OnFailure::Continue {
+        out.push_str(" optional");
+    }
+    if p.once() {
+        out.push_str(" once");
+    }
+    out.push('\n');
+    let reads = step.reads();
+    if !reads.is_empty() {
+        let reads: Vec<String> = reads
+            .iter()
+            .map(|r| match r.origin() {
+                Some(origin) => format!("{r} ({origin})"),
+                None => r.to_string(),
+            })
+            .collect();
+        let _ = writeln!(out, "       reads {}", reads.join(", "));
+    }
+    match step.publishes() {
+        None => out.push_str("       publishes (not declared)\n"),
+        Some(publications) if publications.is_empty() => {}
+        Some(publications) => {
+            let names: Vec<String> = publications.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "       publishes {}", names.join(", "));
+        }
+    }
+}
+
+/// The state of [`Plan::validate`] as it walks the plan.
+struct Checker<'a> {
+    cx: ValidateContext<'a>,
+    /// The environment, read once, when a step first reads a variable.
+    env: Option<std::collections::BTreeMap<String, String>>,
+    seen: HashSet<&'a str>,
+    problems: Vec<String>,
+    has_state_dir: bool,
+    /// The plan-order index of the next step, so a panic in its `validate` names it.
+    index: usize,
+}
+
+impl<'a> Checker<'a> {
+    /// Checks `step` (name, configuration, policy, reads against `available`), then adds what
+    /// it publishes to `available`.
+    fn step(&mut self, step: &'a dyn Step, available: &mut Available) {
+        // A panic in the step's own code names it (see `run_main`).
+        let _in_step = crate::panic::InStep::enter(self.index);
+        self.index += 1;
+        let name = step.name();
+        if name.trim().is_empty() {
+            self.problems.push("a step has an empty name".to_owned());
+        } else if !self.seen.insert(name) {
+            self.problems
+                .push(format!("duplicate step name \"{name}\""));
+            return;
+        }
+        if let Err(err) = step.validate(&self.cx) {
+            self.problems.push(format!("step \"{name}\": {err}"));
+        }
+        let policy = step.policy();
+        if let Err(err) = policy.validate() {
+            self.problems.push(format!("step \"{name}\": {err}"));
+        }
+        if policy.once() && !self.has_state_dir {
+            self.problems.push(format!(
+                "step \"{name}\" is `once` but the plan has no state directory \
+                 (Plan::with_state_dir)"
+            ));
+        }
+        let reads = step.reads();
+        if !reads.is_empty() {
+            let env = self.env.get_or_insert_with(|| self.cx.env_vars());
+            for reference in &reads {
+                if let Some(problem) = available.check(reference, env) {
+                    self.problems.push(format!("step \"{name}\": {problem}"));
+                }
+            }
+        }
+        available.add(step.publishes());
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::context::Context;
+use crate::dataflow::{Publication, Reference};
 use crate::error::StepError;
 use crate::policy::{OnFailure, Policy, Retry};
 use crate::validate::ValidateContext;
@@ -91,6 +92,74 @@ pub trait Step: Send + Sync {
         Ok(())
     }
 
+    /// What the step publishes, for [`Plan::validate`](crate::Plan::validate)'s data-flow
+    /// check: `None` (the default) when it does not say, `Some(vec![])` when it publishes
+    /// nothing. A step that says lets the plan prove that a later read of `values.<name>` (and,
+    /// with keys, `values.<name>.<key>`) is satisfied; after a step that does not say, a name no
+    /// step declared cannot be refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use init_core::{async_trait, Context, Publication, Step, StepError};
+    ///
+    /// #[derive(Debug)]
+    /// struct Settings;
+    ///
+    /// #[async_trait]
+    /// impl Step for Settings {
+    ///     fn name(&self) -> &str {
+    ///         "settings"
+    ///     }
+    ///
+    ///     fn publishes(&self) -> Option<Vec<Publication>> {
+    ///         Some(vec![Publication::new("settings").with_keys(["port"])])
+    ///     }
+    ///
+    ///     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+    ///         ctx.publish("settings", serde_json::json!({ "port": 8080 }));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// assert_eq!(Settings.publishes().unwrap()[0].name(), "settings");
+    /// ```
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        None
+    }
+
+    /// The published values and environment variables the step reads (a template's
+    /// `values.*` and `env.*`, a command's `env_from_value`), which
+    /// [`Plan::validate`](crate::Plan::validate) checks against the steps before it and the
+    /// environment. The default reads nothing that can be checked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use init_core::{async_trait, Context, Reference, Step, StepError};
+    ///
+    /// #[derive(Debug)]
+    /// struct Connect;
+    ///
+    /// #[async_trait]
+    /// impl Step for Connect {
+    ///     fn name(&self) -> &str {
+    ///         "connect"
+    ///     }
+    ///
+    ///     fn reads(&self) -> Vec<Reference> {
+    ///         vec![Reference::value("db.password"), Reference::env("DB_HOST")]
+    ///     }
+    ///
+    ///     async fn run(&self, _: &Context) -> Result<(), StepError> {
+    ///         Ok(())
+    ///     }
+    /// }
+    /// assert_eq!(Connect.reads()[0].to_string(), "values.db.password");
+    /// ```
+    fn reads(&self) -> Vec<Reference> {
+        Vec::new()
+    }
+
     /// The policy the executor applies; steps override it to change their defaults (waits
     /// return [`Policy::wait`]), and [`StepExt`] overrides it per use.
     fn policy(&self) -> Policy {
@@ -117,6 +186,14 @@ impl<S: Step + ?Sized> Step for Box<S> {
 
     fn policy(&self) -> Policy {
         (**self).policy()
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        (**self).publishes()
+    }
+
+    fn reads(&self) -> Vec<Reference> {
+        (**self).reads()
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
@@ -339,6 +416,14 @@ impl<S: Step> Step for Configured<S> {
 
     fn policy(&self) -> Policy {
         self.policy
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        self.inner.publishes()
+    }
+
+    fn reads(&self) -> Vec<Reference> {
+        self.inner.reads()
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {

@@ -249,7 +249,7 @@ fn validation_lists_every_problem() {
         .step(Scripted::ok("a").invalid("bad url"))
         .step(Scripted::ok("a"))
         .step(Scripted::ok("m").once())
-        .concurrently([])
+        .concurrently(Vec::<Box<dyn Step>>::new())
         .validate(&Context::new())
         .unwrap_err();
     assert_eq!(
