@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use initkit::core::Redactor;
+use initkit::Redactor;
 
 fn redactor(secrets: usize) -> Redactor {
     let redactor = Redactor::new();

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use initkit::TcpWait;
 use initkit::prelude::*;
-use initkit::steps::tcp::TcpWait;
 use tokio::net::TcpSocket;
 
 /// A loopback port that refuses connections until `listen` is called on the socket.

@@ -28,9 +28,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use initkit::Render;
+use initkit::TcpWait;
 use initkit::prelude::*;
-use initkit::steps::tcp::TcpWait;
-use initkit::steps::template::Render;
 
 const USAGE: &str = "usage: entrypoint [--timeout SECONDS] [--wait HOST:PORT]... [--render TEMPLATE=DEST]... [-- PROGRAM ARGS...]";
 

@@ -10,8 +10,8 @@
 
 use std::process::ExitCode;
 
+use initkit::Download;
 use initkit::prelude::*;
-use initkit::steps::download::Download;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -23,8 +23,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use initkit::Command;
 use initkit::prelude::*;
-use initkit::steps::command::Command;
 
 /// `EX_TEMPFAIL` from sysexits.h: "try again later".
 const EX_TEMPFAIL: i32 = 75;

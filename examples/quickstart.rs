@@ -16,10 +16,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use initkit::core::{LogSettings, StepStatus};
+use initkit::Render;
+use initkit::TcpWait;
 use initkit::prelude::*;
-use initkit::steps::tcp::TcpWait;
-use initkit::steps::template::Render;
+use initkit::{LogSettings, StepStatus};
 use serde_json::json;
 
 /// The loopback address the fake database listens on (chosen at start-up).

@@ -32,9 +32,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use initkit::Render;
 use initkit::prelude::*;
-use initkit::steps::template::Render;
-use initkit::steps::vault::{KvRead, PkiIssue, Vault, VaultReady, VaultRevoke};
+use initkit::{KvRead, PkiIssue, Vault, VaultReady, VaultRevoke};
 
 const USAGE: &str = "\
 vault_to_files: an init container that logs in to Vault with the pod's service account,

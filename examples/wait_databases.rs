@@ -15,10 +15,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use initkit::prelude::*;
-use initkit::steps::postgres::PostgresWait;
+use initkit::PostgresWait;
 #[cfg(feature = "redis")]
-use initkit::steps::redis::RedisWait;
+use initkit::RedisWait;
+use initkit::prelude::*;
 
 fn main() -> ExitCode {
     let postgres = PostgresWait::url_from_env("DATABASE_URL").timeout(Duration::from_secs(120));

@@ -20,12 +20,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use initkit::prelude::*;
 #[cfg(feature = "fs")]
-use initkit::steps::file_wait::FileWait;
+use initkit::FileWait;
 #[cfg(feature = "http")]
-use initkit::steps::http::HttpWait;
-use initkit::steps::tcp::TcpWait;
+use initkit::HttpWait;
+use initkit::TcpWait;
+use initkit::prelude::*;
 
 const USAGE: &str = "\
 usage: wait_for [--timeout DURATION] TARGET...

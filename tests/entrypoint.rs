@@ -239,7 +239,7 @@ fn plan_for(scenario: &str) -> Plan {
         "exec_env_invalid" => publish.exec_env("DB_PASSWORD", "db..password"),
         #[cfg(feature = "command")]
         "command_left_stopping" => {
-            use initkit::steps::command::Command;
+            use initkit::Command;
             // Ignores SIGTERM, so only the SIGKILL after the grace period stops it.
             let step = Command::shell(
                 "trap '' TERM; echo $$ > \"$LEADER_PID\"; while :; do sleep 0.05; done",

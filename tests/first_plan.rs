@@ -10,11 +10,7 @@
 ))]
 
 use initkit::prelude::*;
-use initkit::steps::{
-    tcp::TcpWait,
-    template::Render,
-    vault::{KvRead, Vault},
-};
+use initkit::{KvRead, Render, TcpWait, Vault};
 
 #[init_step(timeout = "2m", retries = 3)]
 async fn migrate(_ctx: &Context) -> Result<(), StepError> {

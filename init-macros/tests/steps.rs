@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use initkit::core::{Outcome, StepStatus};
 use initkit::prelude::*;
+use initkit::{Outcome, StepStatus};
 use tokio::time::Instant;
 
 /// Shared with the steps through the context: when each attempt started.
