@@ -1,0 +1,95 @@
+//! Checking (at validation) and rendering (at run time) one minijinja template, and the
+//! `file:line: what` wording of its errors.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use init_core::{Context, StepError};
+use minijinja::value::Value;
+use minijinja::{Environment, ErrorKind};
+
+use super::environment::environment;
+use super::references::filter_uses;
+use super::values::{Root, Tracker, lock};
+
+/// Parses the template and looks for filters the environment does not know.
+pub(super) fn check_jinja(
+    env: &Environment<'static>,
+    root: &Path,
+    path: &Path,
+    source: &str,
+) -> Result<(), StepError> {
+    let name = path.display().to_string();
+    env.template_from_named_str(&name, source)
+        .map_err(|e| StepError::invalid(describe_error(&e, &name, root, None)))?;
+    for (filter, line) in filter_uses(source) {
+        let probe = format!("{{{{ none|{filter} }}}}");
+        if env
+            .render_str(&probe, ())
+            .is_err_and(|e| e.kind() == ErrorKind::UnknownFilter)
+        {
+            return Err(StepError::invalid(format!(
+                "{name}:{line}: unknown filter \"{filter}\""
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Renders one template; returns the output and whether it read a secret value.
+pub(super) fn render_jinja(
+    root: &Path,
+    path: &Path,
+    source: &str,
+    ctx: &Context,
+) -> Result<(String, bool), StepError> {
+    let tracker = Arc::new(Tracker::default());
+    let env = environment(root, Some(&tracker));
+    let name = path.display().to_string();
+    let published = ctx.published();
+    let context = Value::from_object(Root {
+        values: published.clone(),
+        env: Arc::new(ctx.env_vars()),
+        tracker: Arc::clone(&tracker),
+    });
+    let result = env
+        .template_from_named_str(&name, source)
+        .and_then(|template| template.render(context));
+    let output = result
+        .map_err(|e| StepError::permanent(describe_error(&e, &name, root, Some(&tracker))))?;
+    let secret = lock(&tracker.read).iter().any(|n| published.is_secret(n))
+        || lock(&tracker.env_read).iter().any(|n| ctx.is_secret_env(n));
+    Ok((output, secret))
+}
+
+/// `file:line: what`, naming the template that failed (an included one, maybe) and, for an
+/// undefined value, the name that was missing.
+fn describe_error(
+    err: &minijinja::Error,
+    main: &str,
+    root: &Path,
+    tracker: Option<&Tracker>,
+) -> String {
+    let file = match err.name() {
+        Some(name) if name != main => root.join(name).display().to_string(),
+        _ => main.to_owned(),
+    };
+    let what = match err.kind() {
+        ErrorKind::UndefinedError => match tracker.and_then(|t| lock(&t.missing).clone()) {
+            Some(missing) => format!("undefined value {missing}"),
+            None => "undefined value".to_owned(),
+        },
+        ErrorKind::SyntaxError => match err.detail() {
+            Some(detail) => format!("syntax error: {detail}"),
+            None => "syntax error".to_owned(),
+        },
+        kind => match err.detail() {
+            Some(detail) => detail.to_owned(),
+            None => kind.to_string(),
+        },
+    };
+    match err.line() {
+        Some(line) => format!("{file}:{line}: {what}"),
+        None => format!("{file}: {what}"),
+    }
+}
