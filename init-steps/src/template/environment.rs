@@ -9,6 +9,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use super::filters::{
     filter_b64decode, filter_b64encode, filter_required, filter_sha256, filter_tojson,
 };
+use super::strict::add_strict_builtins;
 use super::values::Tracker;
 
 /// The environment every template renders in: strict undefined, no auto-escaping, the
@@ -28,6 +29,7 @@ pub(super) fn environment(root: &Path, tracker: Option<&Arc<Tracker>>) -> Enviro
     env.add_filter("b64decode", filter_b64decode);
     env.add_filter("tojson", filter_tojson);
     env.add_filter("sha256", filter_sha256);
+    add_strict_builtins(&mut env);
     if let Some(tracker) = tracker {
         // A missing value that `default` or `is defined` handled is not the one a later
         // undefined-value error (on a value no tracker sees) should name.

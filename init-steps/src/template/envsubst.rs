@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use init_core::{Context, StepError};
+use init_core::{Context, Reference, StepError};
 
 /// A piece of a parsed envsubst template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,36 @@ pub(super) fn parse(source: &str) -> Result<Vec<Piece<'_>>, SyntaxError> {
         pieces.push(Piece::Text(rest));
     }
     Ok(pieces)
+}
+
+/// Parses an envsubst template; the environment variables it reads, each at `file:line`, the
+/// ones with a default guarded.
+pub(super) fn check_envsubst(path: &Path, source: &str) -> Result<Vec<Reference>, StepError> {
+    let pieces = parse(source)
+        .map_err(|e| StepError::invalid(format!("{}:{}: {}", path.display(), e.line, e.message)))?;
+    let mut references: Vec<Reference> = Vec::new();
+    for piece in pieces {
+        if let Piece::Var {
+            name,
+            default,
+            line,
+        } = piece
+        {
+            let reference = Reference::env(name).at(format!("{}:{line}", path.display()));
+            let reference = if default.is_some() {
+                reference.guarded()
+            } else {
+                reference
+            };
+            if !references
+                .iter()
+                .any(|r| r.path() == reference.path() && r.is_guarded() == reference.is_guarded())
+            {
+                references.push(reference);
+            }
+        }
+    }
+    Ok(references)
 }
 
 /// Substitutes the environment into an envsubst template; returns the output and whether it

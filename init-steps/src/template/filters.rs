@@ -1,16 +1,22 @@
-//! Our filters: `required`, `b64encode`, `b64decode`, `sha256` and `tojson`.
+//! Our filters: `required`, `b64encode`, `b64decode`, `sha256` and `tojson`. None of them
+//! turns an undefined value into output.
 
 use base64::Engine as _;
 use minijinja::ErrorKind;
 use minijinja::value::Value;
 use sha2::Digest as _;
 
+use super::strict::{defined, defined_throughout};
 use crate::hex::hex;
 
 pub(super) fn filter_required(
     value: Value,
     message: Option<String>,
 ) -> Result<Value, minijinja::Error> {
+    if message.is_none() {
+        // Named by the render: `undefined value values.db.password`.
+        defined(&value)?;
+    }
     let missing =
         value.is_undefined() || value.is_none() || value.as_str().is_some_and(str::is_empty);
     if missing {
@@ -24,6 +30,7 @@ pub(super) fn filter_required(
 }
 
 fn bytes_of<'a>(value: &'a Value, filter: &str) -> Result<&'a [u8], minijinja::Error> {
+    defined(value)?;
     value.as_bytes().ok_or_else(|| {
         minijinja::Error::new(
             ErrorKind::InvalidOperation,
@@ -61,6 +68,7 @@ pub(super) fn filter_tojson(
     value: Value,
     indent: Option<usize>,
 ) -> Result<String, minijinja::Error> {
+    defined_throughout(&value)?;
     let failed = |e: serde_json::Error| {
         minijinja::Error::new(
             ErrorKind::InvalidOperation,

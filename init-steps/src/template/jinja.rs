@@ -4,28 +4,31 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use init_core::{Context, StepError};
+use init_core::{Context, Reference, StepError};
 use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind};
 
 use super::environment::environment;
-use super::references::filter_uses;
+use super::references::find;
 use super::values::{Root, Tracker, lock};
 
-/// Parses the template and looks for filters the environment does not know.
+/// Parses the template, checks that each filter and test it applies exists, and returns
+/// what it reads (see [`references`](super::references)).
 pub(super) fn check_jinja(
     env: &Environment<'static>,
     root: &Path,
     path: &Path,
     source: &str,
-) -> Result<(), StepError> {
+) -> Result<Vec<Reference>, StepError> {
     let name = path.display().to_string();
-    env.template_from_named_str(&name, source)
+    let tree = minijinja::machinery::parse(source, &name, env.syntax().clone())
         .map_err(|e| StepError::invalid(describe_error(&e, &name, root, None)))?;
-    for (filter, line) in filter_uses(source) {
-        let probe = format!("{{{{ none|{filter} }}}}");
-        if env
-            .render_str(&probe, ())
+    let found = find(&tree, &name);
+    let mut state = env.empty_state();
+    let none = [Value::from(())];
+    for (filter, line) in &found.filters {
+        if state
+            .apply_filter(filter, &none)
             .is_err_and(|e| e.kind() == ErrorKind::UnknownFilter)
         {
             return Err(StepError::invalid(format!(
@@ -33,7 +36,17 @@ pub(super) fn check_jinja(
             )));
         }
     }
-    Ok(())
+    for (test, line) in &found.tests {
+        if state
+            .perform_test(test, &none)
+            .is_err_and(|e| e.kind() == ErrorKind::UnknownTest)
+        {
+            return Err(StepError::invalid(format!(
+                "{name}:{line}: unknown test \"{test}\""
+            )));
+        }
+    }
+    Ok(found.references)
 }
 
 /// Renders one template; returns the output and whether it read a secret value.

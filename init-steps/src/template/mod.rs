@@ -3,6 +3,7 @@
 //!
 //! One concept per file: [`Render`] and its builder (`render.rs`), the template tree
 //! (`tree.rs`), the minijinja environment (`environment.rs`) and our filters (`filters.rs`),
+//! every filter refusing an undefined value (`strict.rs`),
 //! checking and rendering a minijinja template (`jinja.rs`), the reference finder
 //! (`references.rs`), the values a render reads (`values.rs`), the envsubst syntax
 //! (`envsubst.rs`) and the check command (`check.rs`).
@@ -14,6 +15,7 @@ mod filters;
 mod jinja;
 mod references;
 mod render;
+mod strict;
 mod tree;
 mod values;
 

@@ -3,11 +3,11 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Publication, Reference, Step, StepError, ValidateContext, async_trait};
 
 use super::check::run_check;
 use super::environment::environment;
-use super::envsubst::{self, render_envsubst};
+use super::envsubst::{check_envsubst, render_envsubst};
 use super::jinja::{check_jinja, render_jinja};
 use super::tree::{Job, read_template, strip_template_suffix, walk};
 use crate::atomic::{self, AtomicFile, WriteOptions};
@@ -234,6 +234,22 @@ impl Render {
         }
     }
 
+    /// Reads and parses every template: what they read, or the first error (invalid).
+    fn scan(&self) -> Result<Vec<Reference>, StepError> {
+        let jobs = self.jobs().map_err(into_invalid)?;
+        let root = self.root();
+        let env = environment(&root, None);
+        let mut references = Vec::new();
+        for job in &jobs {
+            let source = read_template(&job.src).map_err(StepError::invalid)?;
+            references.extend(match self.syntax {
+                Syntax::Jinja => check_jinja(&env, &root, &job.src, &source)?,
+                Syntax::Envsubst => check_envsubst(&job.src, &source)?,
+            });
+        }
+        Ok(references)
+    }
+
     fn validate_config(&self) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)?;
         if let Some(argv) = &self.check {
@@ -304,25 +320,18 @@ impl Step for Render {
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.validate_config()?;
-        let jobs = self.jobs().map_err(into_invalid)?;
-        let env = environment(&self.root(), None);
-        for job in &jobs {
-            let source = read_template(&job.src).map_err(StepError::invalid)?;
-            match self.syntax {
-                Syntax::Jinja => check_jinja(&env, &self.root(), &job.src, &source)?,
-                Syntax::Envsubst => {
-                    envsubst::parse(&source).map_err(|e| {
-                        StepError::invalid(format!(
-                            "{}:{}: {}",
-                            job.src.display(),
-                            e.line,
-                            e.message
-                        ))
-                    })?;
-                }
-            }
-        }
-        Ok(())
+        self.scan().map(drop)
+    }
+
+    /// Nothing: a render writes files, it publishes no value.
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
+    /// The `values.*` and `env.*` of every template, found in the parsed templates (see
+    /// [Validation](Self#validation)); nothing when the templates cannot be read yet.
+    fn reads(&self) -> Vec<Reference> {
+        self.scan().unwrap_or_default()
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
