@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use minijinja::value::{Rest, Value, ValueKind};
+use minijinja::value::{Rest, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, ErrorKind, State, filters};
 
 /// `Ok` unless `value` is undefined.
@@ -99,14 +99,15 @@ pub(super) fn add_strict_builtins(env: &mut Environment<'static>) {
         let combines = matches!(*name, "chain" | "zip");
         env.add_filter(
             *name,
-            move |state: &mut State<'_, '_>, value: Value, Rest(args): Rest<Value>| {
+            // `ValueOrKwargs`: keyword arguments (`indent(2, first=true)`) pass through.
+            move |state: &mut State<'_, '_>, value: Value, Rest(args): Rest<ValueOrKwargs>| {
                 defined(&value)?;
                 if combines {
-                    args.iter().try_for_each(defined)?;
+                    args.iter().try_for_each(|arg| defined(arg))?;
                 }
                 let mut all = Vec::with_capacity(args.len() + 1);
                 all.push(value);
-                all.extend(args);
+                all.extend(args.into_iter().map(ValueOrKwargs::into_value));
                 filter.call(state, &all)
             },
         );
