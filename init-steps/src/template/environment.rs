@@ -1,7 +1,7 @@
 //! The minijinja environment every template renders in.
 
 use std::path::{Component, Path};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use minijinja::value::{Rest, Value};
 use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
@@ -12,24 +12,14 @@ use super::filters::{
 use super::strict::add_strict_builtins;
 use super::values::Tracker;
 
-/// The environment every template renders in: strict undefined, no auto-escaping, the
-/// trailing newline kept, our filters, includes confined to `root`; with the render's
-/// `tracker` when rendering.
+/// The environment templates are checked in at validation, built once: [`base`], no loader
+/// (checking loads nothing).
+pub(super) static CHECKER: LazyLock<Environment<'static>> = LazyLock::new(base);
+
+/// The environment every template renders in: [`base`], includes confined to `root`; with the
+/// render's `tracker` when rendering.
 pub(super) fn environment(root: &Path, tracker: Option<&Arc<Tracker>>) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .keep_trailing_newline(true)
-        .build()
-        .expect("the default delimiters are valid");
-    env.set_syntax(syntax);
-    env.add_filter("required", filter_required);
-    env.add_filter("b64encode", filter_b64encode);
-    env.add_filter("b64decode", filter_b64decode);
-    env.add_filter("tojson", filter_tojson);
-    env.add_filter("sha256", filter_sha256);
-    add_strict_builtins(&mut env);
+    let mut env = base();
     if let Some(tracker) = tracker {
         // A missing value that `default` or `is defined` handled is not the one a later
         // undefined-value error (on a value no tracker sees) should name.
@@ -81,5 +71,25 @@ pub(super) fn environment(root: &Path, tracker: Option<&Arc<Tracker>>) -> Enviro
             .with_source(e)),
         }
     });
+    env
+}
+
+/// Strict undefined, no auto-escaping, the trailing newline kept, our filters, every filter
+/// refusing an undefined value.
+fn base() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .expect("the default delimiters are valid");
+    env.set_syntax(syntax);
+    env.add_filter("required", filter_required);
+    env.add_filter("b64encode", filter_b64encode);
+    env.add_filter("b64decode", filter_b64decode);
+    env.add_filter("tojson", filter_tojson);
+    env.add_filter("sha256", filter_sha256);
+    add_strict_builtins(&mut env);
     env
 }

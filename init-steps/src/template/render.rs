@@ -2,14 +2,16 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use init_core::{Context, Publication, Reference, Step, StepError, ValidateContext, async_trait};
 
 use super::check::run_check;
-use super::environment::environment;
+use super::environment::CHECKER;
 use super::envsubst::{check_envsubst, render_envsubst};
 use super::jinja::{check_jinja, render_jinja};
 use super::tree::{Job, read_template, strip_template_suffix, walk};
+use super::values::lock;
 use crate::atomic::{self, AtomicFile, WriteOptions};
 
 /// Renders a template file, or every file of a template directory, into configuration files.
@@ -85,6 +87,8 @@ pub struct Render {
     mode: Option<u32>,
     owner: Option<(u32, u32)>,
     check: Option<Vec<String>>,
+    /// What the templates read, found by the last [`Step::validate`], for [`Step::reads`].
+    scanned: Arc<Mutex<Option<Vec<Reference>>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +134,7 @@ impl Render {
             mode: None,
             owner: None,
             check: None,
+            scanned: Arc::default(),
         }
     }
 
@@ -145,6 +150,7 @@ impl Render {
     /// ```
     pub fn envsubst(mut self) -> Self {
         self.syntax = Syntax::Envsubst;
+        self.scanned = Arc::default();
         self
     }
 
@@ -238,12 +244,11 @@ impl Render {
     fn scan(&self) -> Result<Vec<Reference>, StepError> {
         let jobs = self.jobs().map_err(into_invalid)?;
         let root = self.root();
-        let env = environment(&root, None);
         let mut references = Vec::new();
         for job in &jobs {
             let source = read_template(&job.src).map_err(StepError::invalid)?;
             references.extend(match self.syntax {
-                Syntax::Jinja => check_jinja(&env, &root, &job.src, &source)?,
+                Syntax::Jinja => check_jinja(&CHECKER, &root, &job.src, &source)?,
                 Syntax::Envsubst => check_envsubst(&job.src, &source)?,
             });
         }
@@ -320,7 +325,9 @@ impl Step for Render {
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.validate_config()?;
-        self.scan().map(drop)
+        let references = self.scan()?;
+        *lock(&self.scanned) = Some(references);
+        Ok(())
     }
 
     /// Nothing: a render writes files, it publishes no value.
@@ -331,7 +338,11 @@ impl Step for Render {
     /// The `values.*` and `env.*` of every template, found in the parsed templates (see
     /// [Validation](Self#validation)); nothing when the templates cannot be read yet.
     fn reads(&self) -> Vec<Reference> {
-        self.scan().unwrap_or_default()
+        // `Plan::validate` asks right after `validate`, which read and parsed them already.
+        match lock(&self.scanned).clone() {
+            Some(references) => references,
+            None => self.scan().unwrap_or_default(),
+        }
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
