@@ -349,3 +349,64 @@ fn the_dry_run_outline_shows_what_a_render_reads() {
         "{outline}"
     );
 }
+
+#[tokio::test]
+async fn a_misspelled_values_is_refused_before_any_step_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, step) = render(dir.path(), "app.j2", "ok\n{{ valeus.db.password }}\n");
+    let kv = Publish::with_keys("kv-db", "db", db());
+    let report = Plan::new("p").step(kv.clone()).step(step).run(&ctx()).await;
+    assert_eq!(report.exit_code(), 2);
+    assert_eq!(kv.runs(), 0);
+    assert_eq!(
+        report.error.unwrap(),
+        format!(
+            "step \"render:{}\": {}:2: undefined value valeus (a template sees values and env)",
+            dir.path().join("out/app").display(),
+            src.display()
+        )
+    );
+}
+
+#[test]
+fn a_typo_in_an_included_template_is_refused_naming_that_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("partials")).unwrap();
+    let partial = dir.path().join("partials/db.j2");
+    fs::write(
+        &partial,
+        "user={{ values.db.username }}\npass={{ values.db.pasword }}\n",
+    )
+    .unwrap();
+    let (_, step) = render(
+        dir.path(),
+        "app.j2",
+        "{% include \"partials/db.j2\" %}{% include \"partials/optional.j2\" ignore missing %}",
+    );
+    let plan = Plan::new("p")
+        .step(Publish::with_keys("kv-db", "db", db()))
+        .step(step);
+    assert_eq!(
+        problems(&plan),
+        [format!(
+            "step \"render:{}\": {}:2: values.db.pasword: values.db has no key \"pasword\" \
+             (it has: password, username) (did you mean values.db.password?)",
+            dir.path().join("out/app").display(),
+            partial.display()
+        )]
+    );
+}
+
+#[test]
+fn a_missing_included_template_is_refused_naming_the_include() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, step) = render(dir.path(), "app.j2", "\n{% include \"nope.j2\" %}");
+    let problems = problems(&Plan::new("p").step(step));
+    let expected = format!(
+        "step \"render:{}\": {}:2: {}: cannot read the template",
+        dir.path().join("out/app").display(),
+        src.display(),
+        dir.path().join("nope.j2").display()
+    );
+    assert!(problems[0].starts_with(&expected), "{problems:?}");
+}

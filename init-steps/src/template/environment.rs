@@ -1,6 +1,6 @@
 //! The minijinja environment every template renders in.
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use minijinja::value::{Rest, Value};
@@ -49,19 +49,13 @@ pub(super) fn environment(root: &Path, tracker: Option<&Arc<Tracker>>) -> Enviro
     }
     let root = root.to_path_buf();
     env.set_loader(move |name: &str| {
-        let relative = Path::new(name);
-        if relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
+        let Some(path) = loadable(&root, name) else {
             return Err(minijinja::Error::new(
                 ErrorKind::TemplateNotFound,
-                format!(
-                    "template {name:?}: only paths inside the template directory can be loaded"
-                ),
+                format!("template {name:?}: {OUTSIDE}"),
             ));
-        }
-        match std::fs::read_to_string(root.join(relative)) {
+        };
+        match std::fs::read_to_string(path) {
             Ok(source) => Ok(Some(source)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(minijinja::Error::new(
@@ -72,6 +66,19 @@ pub(super) fn environment(root: &Path, tracker: Option<&Arc<Tracker>>) -> Enviro
         }
     });
     env
+}
+
+/// Why a template name [`loadable`] refuses cannot be loaded.
+pub(super) const OUTSIDE: &str = "only paths inside the template directory can be loaded";
+
+/// The file `{% include name %}` (or `import`, `extends`) loads: `name` under `root`, or `None`
+/// for a name that could leave it (`..`, an absolute path).
+pub(super) fn loadable(root: &Path, name: &str) -> Option<PathBuf> {
+    let relative = Path::new(name);
+    relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        .then(|| root.join(relative))
 }
 
 /// Strict undefined, no auto-escaping, the trailing newline kept, our filters, every filter

@@ -1,29 +1,47 @@
 //! Checking (at validation) and rendering (at run time) one minijinja template, and the
 //! `file:line: what` wording of its errors.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use init_core::{Context, Reference, StepError};
 use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind};
 
-use super::environment::environment;
+use super::environment::{OUTSIDE, environment, loadable};
 use super::references::find;
+use super::tree::read_template;
 use super::values::{Root, Tracker, lock};
 
-/// Parses the template, checks that each filter and test it applies exists, and returns
-/// what it reads (see [`references`](super::references)).
+/// Parses the template, checks that each filter and test it applies exists and that it reads
+/// no variable but `values`, `env` and its own, follows the templates it includes, imports or
+/// extends by a constant name, and returns what they all read (see
+/// [`references`](super::references)).
 pub(super) fn check_jinja(
     env: &Environment<'static>,
     root: &Path,
     path: &Path,
     source: &str,
 ) -> Result<Vec<Reference>, StepError> {
+    let mut references = Vec::new();
+    let mut seen = BTreeSet::from([path.to_path_buf()]);
+    check_one(env, root, path, source, &mut references, &mut seen)?;
+    Ok(references)
+}
+
+fn check_one(
+    env: &Environment<'static>,
+    root: &Path,
+    path: &Path,
+    source: &str,
+    references: &mut Vec<Reference>,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Result<(), StepError> {
     let name = path.display().to_string();
     let tree = minijinja::machinery::parse(source, &name, env.syntax().clone())
         .map_err(|e| StepError::invalid(describe_error(&e, &name, root, None)))?;
-    let found = find(&tree, &name);
+    let found = find(&tree, &name, |var| env.globals().any(|(g, _)| g == var));
     let mut state = env.empty_state();
     let none = [Value::from(())];
     for (filter, line) in &found.filters {
@@ -46,7 +64,26 @@ pub(super) fn check_jinja(
             )));
         }
     }
-    Ok(found.references)
+    if let Some((var, line)) = found.unknown.first() {
+        return Err(StepError::invalid(format!(
+            "{name}:{line}: undefined value {var} (a template sees values and env)"
+        )));
+    }
+    references.extend(found.references);
+    for (load, line, required) in found.loads {
+        let Some(file) = loadable(root, &load) else {
+            return Err(StepError::invalid(format!(
+                "{name}:{line}: template {load:?}: {OUTSIDE}"
+            )));
+        };
+        if !seen.insert(file.clone()) || (!required && !file.exists()) {
+            continue;
+        }
+        let source =
+            read_template(&file).map_err(|e| StepError::invalid(format!("{name}:{line}: {e}")))?;
+        check_one(env, root, &file, &source, references, seen)?;
+    }
+    Ok(())
 }
 
 /// Renders one template; returns the output and whether it read a secret value.

@@ -21,6 +21,13 @@ pub(super) struct Found {
     pub(super) filters: Vec<(String, usize)>,
     /// The tests it applies (`is defined`), with their lines.
     pub(super) tests: Vec<(String, usize)>,
+    /// The templates it includes, imports or extends by a constant name, with their lines
+    /// and whether they must exist (not `ignore missing`).
+    pub(super) loads: Vec<(String, usize, bool)>,
+    /// Variables it reads unguarded that are neither `values`, `env`, assigned in the
+    /// template, nor one of minijinja's (`range`, `loop`, ...), with their lines: a typo
+    /// (`valeus.db`) that fails when it renders.
+    pub(super) unknown: Vec<(String, usize)>,
 }
 
 /// A lookup chain on a variable: `values.db["password"]` is `("values", ["db", "password"])`.
@@ -29,16 +36,35 @@ type Lookup<'a> = (&'a str, Vec<&'a str>);
 /// Filters that handle a missing value themselves.
 const GUARD_FILTERS: [&str; 3] = ["default", "d", "required"];
 
-/// Finds what the template `tree` (parsed from `file`) reads and applies.
-pub(super) fn find(tree: &Stmt<'_>, file: &str) -> Found {
+/// Names every template can use without assigning them: minijinja's globals are checked
+/// separately (see [`find`]).
+const KNOWN: [&str; 6] = ["loop", "self", "super", "caller", "varargs", "kwargs"];
+
+/// Finds what the template `tree` (parsed from `file`) reads and applies; `is_global` says
+/// whether a name is one of the environment's globals (`range`, `namespace`, ...).
+pub(super) fn find(tree: &Stmt<'_>, file: &str, is_global: impl Fn(&str) -> bool) -> Found {
     let mut finder = Finder {
         file,
         found: Found::default(),
         locals: vec![Vec::new()],
         defined: Vec::new(),
+        assigned: Vec::new(),
+        other_roots: Vec::new(),
     };
     finder.stmt(tree);
-    finder.found
+    let Finder {
+        mut found,
+        assigned,
+        other_roots,
+        ..
+    } = finder;
+    // A name assigned anywhere is left alone: scoping and order are the render's to judge.
+    for (name, line) in other_roots {
+        if !assigned.contains(&name) && !KNOWN.contains(&name) && !is_global(name) {
+            found.unknown.push((name.to_owned(), line));
+        }
+    }
+    found
 }
 
 struct Finder<'a> {
@@ -49,6 +75,10 @@ struct Finder<'a> {
     locals: Vec<Vec<&'a str>>,
     /// Lookups a test made safe where the walk is (`{% if x is defined %}`).
     defined: Vec<Lookup<'a>>,
+    /// Every name the template assigns, in any scope.
+    assigned: Vec<&'a str>,
+    /// Unguarded reads of variables other than `values` and `env`, with their lines.
+    other_roots: Vec<(&'a str, usize)>,
 }
 
 impl<'a> Finder<'a> {
@@ -110,17 +140,17 @@ impl<'a> Finder<'a> {
             }
             Stmt::Block(b) => self.body(&b.body),
             Stmt::Import(i) => {
-                self.expr(&i.expr, false);
+                self.load(&i.expr, true);
                 self.assign(&i.name);
             }
             Stmt::FromImport(i) => {
-                self.expr(&i.expr, false);
+                self.load(&i.expr, true);
                 for (name, alias) in &i.names {
                     self.assign(alias.as_ref().unwrap_or(name));
                 }
             }
-            Stmt::Extends(e) => self.expr(&e.name, false),
-            Stmt::Include(i) => self.expr(&i.name, false),
+            Stmt::Extends(e) => self.load(&e.name, true),
+            Stmt::Include(i) => self.load(&i.name, !i.ignore_missing),
             Stmt::Do(d) => self.call(&d.call),
             // Macros and loop controls exist when another crate turns those minijinja
             // features on; their reads are not declared (the render still checks them).
@@ -200,6 +230,18 @@ impl<'a> Finder<'a> {
         }
     }
 
+    /// A template name: a constant one is followed by the caller, an expression is visited.
+    fn load(&mut self, name: &'a Expr<'a>, required: bool) {
+        match name {
+            Expr::Const(c) if c.value.as_str().is_some() => {
+                let line = usize::from(name.span().start_line);
+                let name = c.value.as_str().unwrap_or_default().to_owned();
+                self.found.loads.push((name, line, required));
+            }
+            other => self.expr(other, false),
+        }
+    }
+
     fn call(&mut self, call: &'a ast::Call<'a>) {
         match &call.expr {
             // A method (`values.app.items()`): the object is read, not a key named `items`.
@@ -233,6 +275,7 @@ impl<'a> Finder<'a> {
     fn assign(&mut self, target: &'a Expr<'a>) {
         match target {
             Expr::Var(v) => {
+                self.assigned.push(v.id);
                 if let Some(scope) = self.locals.last_mut() {
                     scope.push(v.id);
                 }
@@ -245,18 +288,24 @@ impl<'a> Finder<'a> {
 
     /// Records a read of `values.*` or `env.*` on `line`.
     fn read(&mut self, (root, keys): Lookup<'a>, line: usize, guard: bool) {
-        let source = match root {
-            "values" => Source::Value,
-            "env" => Source::Env,
-            _ => return,
-        };
-        if keys.is_empty() || self.locals.iter().any(|scope| scope.contains(&root)) {
-            return;
-        }
         let safe = self
             .defined
             .iter()
             .any(|(r, prefix)| *r == root && keys.starts_with(prefix));
+        let source = match root {
+            "values" => Source::Value,
+            "env" => Source::Env,
+            _ => {
+                // A guard on `foo.bar` handles `bar` only: `foo` must exist.
+                if !(guard && keys.is_empty()) && !safe {
+                    self.other_roots.push((root, line));
+                }
+                return;
+            }
+        };
+        if keys.is_empty() || self.locals.iter().any(|scope| scope.contains(&root)) {
+            return;
+        }
         let at = format!("{}:{line}", self.file);
         match source {
             Source::Value => {
@@ -349,7 +398,7 @@ mod tests {
 
     fn found(source: &str) -> Found {
         let tree = minijinja::machinery::parse(source, "t.j2", Default::default()).unwrap();
-        find(&tree, "t.j2")
+        find(&tree, "t.j2", |name| name == "range")
     }
 
     fn reads(source: &str) -> Vec<String> {
@@ -436,5 +485,36 @@ mod tests {
             ]
         );
         assert_eq!(found.tests, [("odd".to_owned(), 4)]);
+    }
+
+    #[test]
+    fn finds_unknown_variables_but_not_assigned_guarded_or_global_ones() {
+        let found = found(
+            "{{ valeus.db }}\n{{ x }}{% set x = 1 %}{% for i in range(2) %}{{ i }}{{ loop.index }}\
+             {% endfor %}{{ opt | default(1) }}{% if flag is defined %}{{ flag.on }}{% endif %}\n\
+             {{ nope.key | default(1) }}",
+        );
+        assert_eq!(
+            found.unknown,
+            [("valeus".to_owned(), 1), ("nope".to_owned(), 3)]
+        );
+    }
+
+    #[test]
+    fn finds_templates_loaded_by_a_constant_name() {
+        let found = found(
+            "{% include \"a.j2\" ignore missing %}\n{% import \"m.j2\" as m %}\
+             {% include name %}{% from \"f.j2\" import x %}",
+        );
+        assert_eq!(
+            found.loads,
+            [
+                ("a.j2".to_owned(), 1, false),
+                ("m.j2".to_owned(), 2, true),
+                ("f.j2".to_owned(), 2, true)
+            ]
+        );
+        // `name` is read (an unknown variable), not loaded.
+        assert_eq!(found.unknown, [("name".to_owned(), 2)]);
     }
 }
