@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 struct Publish {
     step: &'static str,
-    name: &'static str,
+    published_as: &'static str,
     value: Value,
     keys_known: bool,
     runs: Arc<AtomicUsize>,
@@ -30,7 +30,7 @@ impl Publish {
     fn with_keys(step: &'static str, name: &'static str, value: Value) -> Self {
         Self {
             step,
-            name,
+            published_as: name,
             value,
             keys_known: true,
             runs: Arc::default(),
@@ -57,7 +57,7 @@ impl Step for Publish {
     }
 
     fn publishes(&self) -> Option<Vec<Publication>> {
-        let publication = Publication::new(self.name);
+        let publication = Publication::new(self.published_as);
         Some(vec![match (&self.value, self.keys_known) {
             (Value::Object(map), true) => publication.with_keys(map.keys().cloned()),
             _ => publication,
@@ -66,7 +66,7 @@ impl Step for Publish {
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        ctx.publish(self.name, self.value.clone());
+        ctx.publish(self.published_as, self.value.clone());
         Ok(())
     }
 }

@@ -297,7 +297,8 @@ impl<'a> Finder<'a> {
             "env" => Source::Env,
             _ => {
                 // A guard on `foo.bar` handles `bar` only: `foo` must exist.
-                if !(guard && keys.is_empty()) && !safe {
+                let handled = safe || (guard && keys.is_empty());
+                if !handled {
                     self.other_roots.push((root, line));
                 }
                 return;

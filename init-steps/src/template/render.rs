@@ -27,7 +27,10 @@ use crate::atomic::{self, AtomicFile, WriteOptions};
 ///   (`{{ values.db.password }}`);
 /// - `env`: the environment (`{{ env.HOSTNAME }}`).
 ///
-/// Filters, besides minijinja's built-in ones (`default`, `indent`, `upper`, `join`, ...):
+/// Filters, besides minijinja's built-in ones (`default`, `indent`, `upper`, `join`, ...);
+/// strict means strict: every filter but `default`/`d` fails on an undefined value with the same
+/// error (`tojson` prints no `null` for it, `join` no empty string), even inside a list or map
+/// given to `tojson`:
 ///
 /// | filter | result |
 /// |---|---|
@@ -55,8 +58,24 @@ use crate::atomic::{self, AtomicFile, WriteOptions};
 /// # Validation
 ///
 /// [`Step::validate`] reads and parses the templates (they are part of the image, so they
-/// must exist when the plan starts): a syntax error, an unknown filter, a missing template file,
-/// an invalid mode or an empty check command is found before anything runs.
+/// must exist when the plan starts, a tree included): a syntax error, an unknown filter or
+/// test, a variable other than `values`, `env` and the template's own (`valeus.db`), a missing
+/// template file (or one it includes, imports or extends by a constant name), an invalid mode
+/// or an empty check command is found before anything runs.
+///
+/// [`Step::reads`] declares every `values.*` and `env.*` the templates read (and the templates
+/// they load by a constant name), each at its `file:line`, so that
+/// [`Plan::validate`](init_core::Plan::validate) refuses a typo before any step runs:
+/// `app.toml.j2:3: values.db.pasword: values.db has no key "pasword" (it has: password,
+/// username) (did you mean values.db.password?)`. A read is *guarded*, and not checked, when
+/// `default(..)`/`d`, `required` or an `is defined`/`is undefined` test is applied to it, or
+/// when it sits where such a test holds (`{% if values.tls is defined %}{{ values.tls.cert
+/// }}{% endif %}`, `values.a is defined and values.a.b`); a guard covers the last key only,
+/// so `values.db.password | default("")` still needs `values.db`. An envsubst template declares
+/// its `${VAR}`s, guarded when they have a default. What cannot be known before the run is
+/// not declared: reads in a template loaded by a computed name, reads in a tree that does not
+/// exist yet (validation then fails: the tree must be there), and keys read through a
+/// computed subscript (`values.db[key]` declares `values.db`). [`Step::publishes`] is empty.
 ///
 /// # Errors
 ///
