@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::context::Context;
-use crate::dataflow::Available;
+use crate::dataflow::{Available, Publication};
 use crate::duration::{EXPECTED, MAX_DURATION};
 use crate::exec_env::ExecEnv;
 use crate::secret_env::SecretEnv;
@@ -47,7 +47,23 @@ pub(crate) fn problems(parts: &Parts<'_>, ctx: &Context) -> Vec<String> {
         }
         _ => {}
     }
+    // Values the caller published in `ctx` before the plan count as published before it.
     let mut available = Available::default();
+    let published = ctx.published();
+    if !published.values().is_empty() {
+        available.add(Some(
+            published
+                .values()
+                .iter()
+                .map(|(name, value)| match value {
+                    serde_json::Value::Object(map) => {
+                        Publication::new(name.as_str()).with_keys(map.keys().cloned())
+                    }
+                    _ => Publication::new(name.as_str()),
+                })
+                .collect(),
+        ));
+    }
     for stage in parts.stages {
         match stage {
             Stage::One(step) => check.step(step.as_ref(), &mut available),

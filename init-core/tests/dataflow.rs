@@ -216,3 +216,21 @@ fn the_dry_run_outline_shows_what_each_step_reads_and_publishes() {
         "{outline}"
     );
 }
+
+#[test]
+fn values_published_in_the_context_before_the_plan_count_as_published() {
+    let ctx = Context::with_env([("A", "1")]);
+    ctx.publish("app", serde_json::json!({ "port": 8080 }));
+    let plan = Plan::new("p").step(
+        step("render")
+            .reading(Reference::value("app.port"))
+            .reading(Reference::value("app.prot").at("app.conf.j2:1")),
+    );
+    assert_eq!(
+        problems(&plan, &ctx),
+        [
+            "step \"render\": app.conf.j2:1: values.app.prot: values.app has no key \"prot\" \
+          (it has: port) (did you mean values.app.port?)"
+        ]
+    );
+}

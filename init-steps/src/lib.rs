@@ -70,8 +70,6 @@ pub mod command;
 mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;
-#[cfg(feature = "template")]
-mod envsubst;
 #[cfg(feature = "fs")]
 pub mod file_wait;
 #[cfg(feature = "fs")]

@@ -1,9 +1,13 @@
-//! The envsubst template syntax used by `Render::envsubst`: `${VAR}`, `${VAR:-default}`,
-//! `${VAR-default}` and `$$`.
+//! The envsubst template syntax used by `Render::envsubst` (`${VAR}`, `${VAR:-default}`,
+//! `${VAR-default}` and `$$`) and rendering it.
+
+use std::path::Path;
+
+use init_core::{Context, Reference, StepError};
 
 /// A piece of a parsed envsubst template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Piece<'a> {
+pub(super) enum Piece<'a> {
     /// Text copied as it is (`$$` already turned into `$`).
     Text(&'a str),
     /// `${name}`, `${name:-default}` or `${name-default}`, on `line`.
@@ -16,7 +20,7 @@ pub(crate) enum Piece<'a> {
 
 /// The fallback of a variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Default<'a> {
+pub(super) enum Default<'a> {
     /// `${VAR:-text}`: used when the variable is unset or empty.
     IfEmpty(&'a str),
     /// `${VAR-text}`: used when the variable is unset.
@@ -25,13 +29,13 @@ pub(crate) enum Default<'a> {
 
 /// A syntax error: its line and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SyntaxError {
-    pub(crate) line: usize,
-    pub(crate) message: String,
+pub(super) struct SyntaxError {
+    pub(super) line: usize,
+    pub(super) message: String,
 }
 
 /// Splits `source` into text and variables.
-pub(crate) fn parse(source: &str) -> Result<Vec<Piece<'_>>, SyntaxError> {
+pub(super) fn parse(source: &str) -> Result<Vec<Piece<'_>>, SyntaxError> {
     let mut pieces = Vec::new();
     let mut rest = source;
     let mut line = 1;
@@ -88,6 +92,78 @@ pub(crate) fn parse(source: &str) -> Result<Vec<Piece<'_>>, SyntaxError> {
         pieces.push(Piece::Text(rest));
     }
     Ok(pieces)
+}
+
+/// Parses an envsubst template; the environment variables it reads, each at `file:line`, the
+/// ones with a default guarded.
+pub(super) fn check_envsubst(path: &Path, source: &str) -> Result<Vec<Reference>, StepError> {
+    let pieces = parse(source)
+        .map_err(|e| StepError::invalid(format!("{}:{}: {}", path.display(), e.line, e.message)))?;
+    let mut references: Vec<Reference> = Vec::new();
+    for piece in pieces {
+        if let Piece::Var {
+            name,
+            default,
+            line,
+        } = piece
+        {
+            let reference = Reference::env(name).at(format!("{}:{line}", path.display()));
+            let reference = if default.is_some() {
+                reference.guarded()
+            } else {
+                reference
+            };
+            if !references
+                .iter()
+                .any(|r| r.path() == reference.path() && r.is_guarded() == reference.is_guarded())
+            {
+                references.push(reference);
+            }
+        }
+    }
+    Ok(references)
+}
+
+/// Substitutes the environment into an envsubst template; returns the output and whether it
+/// read a secret environment variable.
+pub(super) fn render_envsubst(
+    path: &Path,
+    source: &str,
+    ctx: &Context,
+) -> Result<(String, bool), StepError> {
+    let pieces = parse(source).map_err(|e| {
+        StepError::permanent(format!("{}:{}: {}", path.display(), e.line, e.message))
+    })?;
+    let mut out = String::with_capacity(source.len());
+    let mut secret = false;
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Var {
+                name,
+                default,
+                line,
+            } => match (
+                ctx.env(name).inspect(|_| secret |= ctx.is_secret_env(name)),
+                default,
+            ) {
+                (Some(value), Some(Default::IfEmpty(_))) if !value.is_empty() => {
+                    out.push_str(&value);
+                }
+                (Some(value), None | Some(Default::IfUnset(_))) => out.push_str(&value),
+                (_, Some(Default::IfEmpty(d) | Default::IfUnset(d))) => {
+                    out.push_str(d);
+                }
+                (None, None) => {
+                    return Err(StepError::permanent(format!(
+                        "{}:{line}: variable {name} is not set",
+                        path.display()
+                    )));
+                }
+            },
+        }
+    }
+    Ok((out, secret))
 }
 
 #[cfg(test)]
