@@ -20,7 +20,8 @@ use initkit::prelude::*;
 use initkit::steps::postgres::{PostgresMigrate, PostgresWait};
 
 fn main() -> ExitCode {
-    let dir = std::env::var_os("MIGRATIONS_DIR").map_or_else(|| "/migrations".into(), PathBuf::from);
+    let dir =
+        std::env::var_os("MIGRATIONS_DIR").map_or_else(|| "/migrations".into(), PathBuf::from);
     Plan::new("migrate-postgres")
         .step(PostgresWait::url_from_env("DATABASE_URL").timeout(Duration::from_secs(120)))
         .step(

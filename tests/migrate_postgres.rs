@@ -193,7 +193,11 @@ fn a_rerun_applies_nothing() {
 
     assert_eq!(rerun.status.code(), Some(0), "{}", logs(&rerun));
     assert!(logs(&rerun).contains("applied=0"), "{}", logs(&rerun));
-    assert!(!logs(&rerun).contains("applied migration"), "{}", logs(&rerun));
+    assert!(
+        !logs(&rerun).contains("applied migration"),
+        "{}",
+        logs(&rerun)
+    );
     assert_eq!(
         state(pg, "mig_rerun"),
         ("1,2,3".to_owned(), "1,2,3".to_owned())

@@ -61,12 +61,12 @@ fn orders_init_logs_in_reads_waits_renders_migrates_and_revokes() {
     let dir = tempfile::tempdir().unwrap();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/orders");
 
-    let mut run = |replica: &str| {
-        let secret_id = api.write("auth/orders-approle/role/orders/secret-id", json!({}))["data"]
-            ["secret_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let run = |replica: &str| {
+        let secret_id =
+            api.write("auth/orders-approle/role/orders/secret-id", json!({}))["data"]["secret_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
         let secret_id_file = dir.path().join(format!("secret-id-{replica}"));
         std::fs::write(&secret_id_file, secret_id).unwrap();
         let config = dir.path().join(format!("config-{replica}"));
@@ -107,17 +107,37 @@ fn orders_init_logs_in_reads_waits_renders_migrates_and_revokes() {
         .map(|s| (s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
         .collect();
     assert_eq!(steps.len(), 7, "{steps:?}");
-    assert!(steps.iter().all(|(_, status)| *status == "succeeded"), "{steps:?}");
+    assert!(
+        steps.iter().all(|(_, status)| *status == "succeeded"),
+        "{steps:?}"
+    );
     let app = config.join("app.toml");
     let text = std::fs::read_to_string(&app).unwrap();
-    assert!(text.contains(&format!("password = \"{}\"", pg.password())), "rendered: {}", app.display());
-    assert_eq!(std::fs::metadata(&app).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(
+        text.contains(&format!("password = \"{}\"", pg.password())),
+        "rendered: {}",
+        app.display()
+    );
     assert_eq!(
-        pg.query("orders", "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history").unwrap(),
+        std::fs::metadata(&app).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        pg.query(
+            "orders",
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        )
+        .unwrap(),
         "1,2"
     );
-    assert!(!logs(&first).contains(pg.password()), "a password in the logs");
-    assert!(!logs(&first).contains(redis.password()), "a password in the logs");
+    assert!(
+        !logs(&first).contains(pg.password()),
+        "a password in the logs"
+    );
+    assert!(
+        !logs(&first).contains(redis.password()),
+        "a password in the logs"
+    );
 
     let (second, _, _) = run("second");
 

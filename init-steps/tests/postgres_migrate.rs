@@ -58,7 +58,10 @@ async fn a_directory_is_applied_in_version_order_and_recorded_once() {
 
     assert!(first.is_success(), "{first:?}");
     assert!(second.is_success(), "{second:?}");
-    assert_eq!(query(pg, "mig_dir", "SELECT v FROM log ORDER BY v"), "2\n10");
+    assert_eq!(
+        query(pg, "mig_dir", "SELECT v FROM log ORDER BY v"),
+        "2\n10"
+    );
     assert_eq!(
         query(
             pg,
@@ -76,7 +79,10 @@ async fn an_edited_applied_migration_is_refused_permanently_naming_it() {
     let v1 = ("V1__create_orders.sql", "CREATE TABLE orders (id bigint)");
     let applied = run(once(PostgresMigrate::url(&url).embedded([
         v1,
-        ("V2__add_email.sql", "ALTER TABLE orders ADD COLUMN email text"),
+        (
+            "V2__add_email.sql",
+            "ALTER TABLE orders ADD COLUMN email text",
+        ),
     ])))
     .await;
     assert!(applied.is_success(), "{applied:?}");
@@ -87,7 +93,10 @@ async fn an_edited_applied_migration_is_refused_permanently_naming_it() {
             "V2__add_email.sql",
             "ALTER TABLE orders ADD COLUMN email varchar(320)",
         ),
-        ("V3__add_total.sql", "ALTER TABLE orders ADD COLUMN total int"),
+        (
+            "V3__add_total.sql",
+            "ALTER TABLE orders ADD COLUMN total int",
+        ),
     ]);
     let report = run(edited.timeout(Duration::from_secs(60))).await;
 
@@ -170,8 +179,7 @@ async fn lock_timeout_fails_a_migration_stuck_behind_a_table_lock_transiently() 
     assert_eq!(report.steps[0].status, StepStatus::Failed);
     assert_eq!(report.steps[0].attempts, 2, "transient: tried again");
     assert!(
-        error(&report).contains("V1__add_email")
-            && error(&report).contains("lock timeout (55P03)"),
+        error(&report).contains("V1__add_email") && error(&report).contains("lock timeout (55P03)"),
         "{}",
         error(&report)
     );

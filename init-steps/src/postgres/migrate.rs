@@ -378,7 +378,10 @@ impl PostgresMigrate {
         for migration in applied {
             tracing::info!(migration = %migration, "applied migration");
         }
-        let latest = migrations.last().map(Migration::version).unwrap_or_default();
+        let latest = migrations
+            .last()
+            .map(Migration::version)
+            .unwrap_or_default();
         tracing::info!(
             applied = applied.len(),
             version = latest,
@@ -445,7 +448,9 @@ fn migration_class(code: &str) -> ErrorClass {
 fn is_table_name(name: &str) -> bool {
     let part = |p: &str| {
         p.len() <= 63
-            && p.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && p.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     };
     match name.split_once('.') {

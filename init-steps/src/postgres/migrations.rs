@@ -142,7 +142,10 @@ mod tests {
             "V1__a.SQL",
         ] {
             let err = parse_name(bad).unwrap_err();
-            assert!(err.contains("expected V<number>__<name>.sql"), "{bad}: {err}");
+            assert!(
+                err.contains("expected V<number>__<name>.sql"),
+                "{bad}: {err}"
+            );
         }
         assert!(
             parse_name("V2147483648__a.sql")
