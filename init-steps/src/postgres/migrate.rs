@@ -47,11 +47,14 @@ const LOCK_SQL: &str = "SELECT pg_advisory_lock(('x' || substr(md5($1), 1, 16)):
 /// - **An applied migration that was edited is refused** (permanent, naming it): its checksum
 ///   no longer matches the history. So is a migration older than the schema's version that was
 ///   never applied, and an applied one missing from the set (refinery's `abort_missing`).
-/// - **Cancellation ends the server's session**: the session runs with
-///   `client_connection_check_interval` = 250 ms, so a copy stopped by SIGTERM, SIGKILL or a
-///   timeout while it waits for the lock or runs a migration has its session ended within a
-///   quarter of a second (closing the socket alone is not noticed by a backend waiting for a
-///   lock).
+/// - **Cancellation ends the server's session**: the session sets
+///   `client_connection_check_interval` = 250 ms (PostgreSQL 14+; older servers migrate without
+///   it, with a warning), so a copy stopped by SIGTERM, SIGKILL or a timeout while it waits for
+///   the lock or runs a migration has its session ended within a quarter of a second (closing
+///   the socket alone is not noticed by a backend waiting for a lock).
+/// - The advisory lock belongs to the session: connect to PostgreSQL directly or through a
+///   pooler in session mode (PgBouncer's transaction mode would hand the lock to another
+///   client's session).
 /// - [`lock_timeout`](Self::lock_timeout) and [`statement_timeout`](Self::statement_timeout)
 ///   bound the migrations' statements (not the wait for the advisory lock, which the step's
 ///   own timeout bounds).
@@ -356,6 +359,17 @@ impl PostgresMigrate {
         migrations: &[Migration],
     ) -> Result<(), StepError> {
         let what = self.name.as_str();
+        // A SET rather than a start-up option: a pooler in session mode passes it on, and a
+        // server older than 14 (no such setting, 42704) still migrates, only without it.
+        let check = format!("SET client_connection_check_interval = {CLIENT_CHECK_INTERVAL_MS}");
+        if let Err(e) = client.batch_execute(&check).await {
+            match e.code() {
+                Some(code) if code.code() == "42704" => tracing::warn!(
+                    "the server has no client_connection_check_interval (PostgreSQL 13 or older): a cancelled copy's session ends only when the lock comes or its statement ends"
+                ),
+                _ => return Err(classify(&format!("{what}: session settings"), e, false)),
+            }
+        }
         let key = format!("initkit-migrate:{}", self.history_table);
         client
             .execute(LOCK_SQL, &[&key])
@@ -527,9 +541,7 @@ impl Step for PostgresMigrate {
             None => return Err(StepError::invalid(format!("{}: no migrations", self.name))),
         };
         let settings = self.spec.resolve_run(&self.name, ctx)?;
-        let options = format!("-c client_connection_check_interval={CLIENT_CHECK_INTERVAL_MS}");
-        let (mut client, mut driver) =
-            session::connect(&self.name, &settings, Some(&options), false).await?;
+        let (mut client, mut driver) = session::connect(&self.name, &settings, None, false).await?;
         let outcome = driver
             .run(&self.name, self.migrate(&mut client, &migrations))
             .await;
