@@ -17,6 +17,7 @@
 //! | [`Download`](download::Download): a pinned, size-capped http(s) download, optionally a `.tar.gz` unpacked | [`download`] | `download` |
 //! | [`CaBundle`](certs::CaBundle): the system CA bundle plus checked extra CA certificates, in one file | [`certs`] | `certs` |
 //! | [`PostgresWait`](postgres::PostgresWait): PostgreSQL accepts a login and answers a check (a table exists, a query returns a row) | [`postgres`] | `postgres` |
+//! | [`PostgresMigrate`](postgres::PostgresMigrate): SQL migrations applied once, in order, under an advisory lock (refinery) | [`postgres`] | `postgres-migrate` |
 //! | [`RedisWait`](redis::RedisWait): Redis accepts a login (password or ACL user), answers `PING`, optionally holds a key | [`redis`] | `redis` |
 //!
 //! Each family is behind its Cargo feature; the facade `initkit` turns them on with the same
@@ -34,6 +35,7 @@
         feature = "download",
         feature = "certs",
         feature = "postgres",
+        feature = "postgres-migrate",
         feature = "redis"
     )),
     allow(rustdoc::broken_intra_doc_links)
