@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use initkit::prelude::*;
-use initkit::steps::postgres::{PostgresMigrate, PostgresWait};
+use initkit::{PostgresMigrate, PostgresWait};
 
 fn main() -> ExitCode {
     let dir =

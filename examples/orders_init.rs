@@ -31,11 +31,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use initkit::RedisWait;
+use initkit::Render;
 use initkit::prelude::*;
-use initkit::steps::postgres::{PostgresMigrate, PostgresWait};
-use initkit::steps::redis::RedisWait;
-use initkit::steps::template::Render;
-use initkit::steps::vault::{KvRead, Vault, VaultRevoke};
+use initkit::{KvRead, Vault, VaultRevoke};
+use initkit::{PostgresMigrate, PostgresWait};
 
 fn var(key: &str, default: &str) -> String {
     std::env::var(key)

@@ -72,6 +72,7 @@ family!("download": init_steps::download::Download);
 family!("command": init_steps::command::Command);
 family!("certs": init_steps::certs::{CaBundle, Expired});
 family!("postgres": init_steps::postgres::{PostgresWait, TlsMode});
+family!("postgres-migrate": init_steps::postgres::PostgresMigrate);
 family!("redis": init_steps::redis::RedisWait);
 /// The same `TlsMode` as `postgres`'s, for a `redis`-only build.
 #[cfg(all(feature = "redis", not(feature = "postgres")))]
