@@ -117,6 +117,6 @@ pub mod __private {
     pub use async_trait::async_trait;
     pub use std::boxed::Box;
     pub use std::time::Duration;
-    pub use std::vec::Vec;
     pub use std::vec;
+    pub use std::vec::Vec;
 }

@@ -88,15 +88,13 @@ impl Args {
             None => errors = Some(error),
         };
 
-        if let (Some(wait), Some((0, lit))) = (&self.wait, &self.retries) {
-            let mut error = syn::Error::new(
+        if let (Some(_), Some((0, lit))) = (&self.wait, &self.retries) {
+            push(syn::Error::new(
                 lit.span(),
                 "`retries = 0` makes a single attempt, but `wait` polls until the service is \
                  ready: remove `retries` (a wait has no attempt limit), or bound the wait with \
                  `timeout`",
-            );
-            error.combine(syn::Error::new(wait.span(), "`wait` is given here"));
-            push(error);
+            ));
         }
 
         if let (Some((0, _)), Some(backoff)) = (&self.retries, &self.backoff) {
@@ -126,7 +124,11 @@ impl Args {
         } else {
             (DEFAULT_INITIAL_MS, DEFAULT_MAX_MS)
         };
-        let preset = if self.wait.is_some() { "wait" } else { "default" };
+        let preset = if self.wait.is_some() {
+            "wait"
+        } else {
+            "default"
+        };
         if let Some(backoff) = &self.backoff {
             match (&backoff.initial, &backoff.max) {
                 (Some(initial), Some(max)) if max.millis < initial.millis => {
@@ -349,7 +351,9 @@ fn publishes(input: ParseStream<'_>, key: &Ident) -> syn::Result<Vec<Published>>
     if !input.peek(syn::token::Paren) {
         return Err(syn::Error::new(
             key.span(),
-            format!("`publishes` takes the names the step publishes, each with its keys when known: {FORM}"),
+            format!(
+                "`publishes` takes the names the step publishes, each with its keys when known: {FORM}"
+            ),
         ));
     }
     let content;

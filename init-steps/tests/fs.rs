@@ -317,7 +317,10 @@ async fn write_file_names_a_missing_value_or_key() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("write:{}: values.db.password is not published", dest.display())
+        format!(
+            "write:{}: values.db.password is not published",
+            dest.display()
+        )
     );
     let err = WriteFile::value(&dest, "db..password")
         .validate(&ValidateContext::process())
