@@ -127,7 +127,7 @@ impl ValuePath {
         parts
             .next()
             .and_then(|name| ctx.value(name))
-            .and_then(|root| parts.try_fold(root, |value, part| child(value, part)))
+            .and_then(|root| parts.try_fold(root, child))
             .ok_or_else(|| StepError::permanent(format!("values.{} is not published", self.0)))
     }
 

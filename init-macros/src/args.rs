@@ -451,7 +451,7 @@ fn publishable(lit: &LitStr, what: &str) -> syn::Result<()> {
 
 /// `1000` -> `1s`, `200` -> `200ms`, for messages.
 fn millis_text(millis: u64) -> String {
-    if millis % 1_000 == 0 {
+    if millis.is_multiple_of(1_000) {
         format!("{}s", millis / 1_000)
     } else {
         format!("{millis}ms")
