@@ -120,7 +120,7 @@ impl Plan {
     }
 
     /// Appends a group whose members run at once; all must succeed (optional ones aside), and
-    /// an aborting failure cancels the others. A member is a step, or a [`Sequence`] of steps
+    /// an aborting failure cancels the others. A member is a step, or a [`Sequence`](crate::Sequence) of steps
     /// that run in order (log in, read the credentials, then wait for the database with them,
     /// beside a wait for Redis).
     ///
