@@ -152,6 +152,7 @@ impl CaBundle {
     ///     .published("pki.ca_chain");
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn published(mut self, path: impl Into<ValuePath>) -> Self {
         self.sources.push(Source::Value(path.into()));
         self
