@@ -3,7 +3,7 @@
 
 Builds the release `wait_for` example (TCP only), starts it against a loopback port that never
 opens, sends SIGTERM once it is polling, and times kill -> exit. Prints the median and the max
-over RUNS runs and checks every exit code is 143. DESIGN.md's target: under 100 ms.
+over RUNS runs and checks every exit code is 143. Target (README, Measured figures): under 100 ms.
 
 Usage: python3 scripts/measure-sigterm.py [RUNS]
 """

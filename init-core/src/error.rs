@@ -291,7 +291,12 @@ impl StepError {
 /// assert_eq!(classify_io(ErrorKind::PermissionDenied), ErrorClass::Permanent);
 /// ```
 pub fn classify_io(kind: io::ErrorKind) -> ErrorClass {
-    use io::ErrorKind::*;
+    use io::ErrorKind::{
+        AlreadyExists, ArgumentListTooLong, CrossesDevices, DirectoryNotEmpty, FileTooLarge,
+        InvalidData, InvalidFilename, InvalidInput, IsADirectory, NotADirectory, NotSeekable,
+        OutOfMemory, PermissionDenied, QuotaExceeded, ReadOnlyFilesystem, StorageFull,
+        TooManyLinks, Unsupported,
+    };
     match kind {
         PermissionDenied | InvalidInput | InvalidData | Unsupported | AlreadyExists
         | ReadOnlyFilesystem | IsADirectory | NotADirectory | DirectoryNotEmpty

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+#[cfg(feature = "run-main")]
 use crate::context::Context;
 use crate::dataflow::Reference;
 use crate::value_path::ValuePath;
@@ -69,6 +70,7 @@ impl ExecEnv {
     ///
     /// A message naming the variable (never its value) when nothing is published at its path
     /// or the value holds a NUL byte.
+    #[cfg(feature = "run-main")]
     pub(crate) fn apply(
         &self,
         ctx: &Context,

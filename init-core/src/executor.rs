@@ -2,7 +2,7 @@
 //! policy (retry, attempt timeout, step timeout, plan deadline, cancellation, `once` markers).
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::pin;
 use std::time::Duration;
 
@@ -13,30 +13,36 @@ use tracing::Instrument;
 use crate::context::Context;
 use crate::duration::MAX_DURATION;
 use crate::error::{MIN_POLL_AFTER, StepError};
+use crate::once_marker::OnceMarker;
 use crate::panic::{self, Guarded, Panicked};
-use crate::plan::{Plan, Stage};
 use crate::policy::OnFailure;
 use crate::report::{Outcome, Report, StepReport, StepStatus};
+use crate::stage::Stage;
 use crate::step::Step;
 
 /// Attempt failures that repeat the previous error are logged at `debug` in between these
 /// `warn` lines, so a wait that polls a refused port every few milliseconds stays readable.
 const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
-pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = Outcome>) -> Report {
+/// What the executor runs: a validated plan's parts.
+pub(crate) struct Run<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) stages: &'a [Stage],
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) state_dir: Option<&'a Path>,
+}
+
+/// Runs `run`'s stages with `ctx` until they end or `stop` completes, and reports.
+pub(crate) async fn run(
+    run: &Run<'_>,
+    ctx: &Context,
+    stop: impl Future<Output = Outcome>,
+) -> Report {
     let start = Instant::now();
-    let mut report = Report::new(plan.name());
-    // Before validation: a validation error may quote a variable's value.
-    ctx.register_secret_env(plan.secret_env_names());
-    if let Err(err) = plan.validate(ctx) {
-        report.outcome = Outcome::Invalid;
-        report.error = Some(ctx.redact(&err.to_string()));
-        tracing::error!(plan = plan.name(), error = %report.error.as_deref().unwrap_or_default(), "plan is invalid");
-        return report;
-    }
+    let mut report = Report::new(run.name);
     // Validation bounds the deadline; a sum past the clock's range means no deadline at all.
-    let deadline = plan.deadline().and_then(|d| start.checked_add(d));
-    let stages = run_stages(plan, ctx, deadline);
+    let deadline = run.deadline.and_then(|d| start.checked_add(d));
+    let stages = run_stages(run, ctx, deadline);
     let mut stages = pin!(stages);
     let mut stop = pin!(stop);
     let (steps, mut outcome) = tokio::select! {
@@ -59,22 +65,22 @@ pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = O
     let exit_code = report.exit_code();
     match report.outcome {
         Outcome::Succeeded => tracing::info!(
-            plan = plan.name(),
+            plan = run.name,
             elapsed_ms = millis(report.elapsed),
             "plan succeeded"
         ),
         // The failed step has logged its own line already.
         Outcome::Failed | Outcome::TimedOut => {
-            tracing::error!(plan = plan.name(), exit_code, "plan failed")
+            tracing::error!(plan = run.name, exit_code, "plan failed")
         }
         Outcome::Panicked => tracing::error!(
-            plan = plan.name(),
+            plan = run.name,
             exit_code,
             "{}; this is a bug in the step",
             report.failure_line().unwrap_or_default()
         ),
         _ => tracing::error!(
-            plan = plan.name(),
+            plan = run.name,
             exit_code,
             "{}",
             report.failure_line().unwrap_or_default()
@@ -84,16 +90,16 @@ pub(crate) async fn run(plan: &Plan, ctx: &Context, stop: impl Future<Output = O
 }
 
 async fn run_stages(
-    plan: &Plan,
+    run: &Run<'_>,
     ctx: &Context,
     deadline: Option<Instant>,
 ) -> (Vec<StepReport>, Outcome) {
-    let mut steps = Vec::with_capacity(plan.stages().len());
+    let mut steps = Vec::with_capacity(run.stages.len());
     let mut outcome = Outcome::Succeeded;
-    let state_dir = plan.state_dir();
+    let state_dir = run.state_dir;
     // Each step's index in plan order, for the panic hook's record.
     let mut next_index = 0;
-    for stage in plan.stages() {
+    for stage in run.stages {
         let index = next_index;
         next_index += stage.steps().count();
         let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
@@ -209,12 +215,12 @@ async fn attempts(
 
     let marker = policy
         .once()
-        .then(|| state_dir.map(|dir| marker_path(dir, step.name())))
+        .then(|| state_dir.map(|dir| OnceMarker::new(dir, step.name())))
         .flatten();
     if let Some(marker) = &marker
         && marker.exists()
     {
-        tracing::info!(marker = %marker.display(), "already succeeded in an earlier run; skipped");
+        tracing::info!(marker = %marker, "already succeeded in an earlier run; skipped");
         report.status = StepStatus::Skipped;
         return report;
     }
@@ -261,7 +267,7 @@ async fn attempts(
             Ok(Ok(())) => {
                 report.elapsed = start.elapsed();
                 if let Some(marker) = &marker {
-                    record_marker(marker);
+                    marker.record();
                 }
                 tracing::info!(
                     attempts = report.attempts,
@@ -424,55 +430,5 @@ fn format_duration(d: Duration) -> String {
         format!("{}ms", d.as_millis())
     } else {
         format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
-/// `<state dir>/<name>.done`, with every byte outside `[A-Za-z0-9._-]` percent-encoded so that
-/// any step name maps to one file name and back.
-pub(crate) fn marker_path(dir: &Path, name: &str) -> PathBuf {
-    let mut file = String::with_capacity(name.len() + 5);
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || (b == b'.' && !file.is_empty())
-        {
-            file.push(char::from(b));
-        } else {
-            file.push_str(&format!("%{b:02X}"));
-        }
-    }
-    file.push_str(".done");
-    dir.join(file)
-}
-
-/// Writes the marker atomically and durably (temp file, fsync, rename, fsync of the
-/// directory); a failure, the directory's fsync included, only costs a rerun of an idempotent
-/// step, so it is logged, not fatal.
-fn record_marker(marker: &Path) {
-    let write = || -> std::io::Result<()> {
-        let dir = marker.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        crate::atomic::write_atomically(marker, b"succeeded\n")
-    };
-    if let Err(err) = write() {
-        tracing::warn!(marker = %marker.display(), error = %err, "could not record that the step succeeded; it will run again on a rerun");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn marker_names_are_safe_and_distinct() {
-        let dir = Path::new("/state");
-        assert_eq!(
-            marker_path(dir, "migrate-db"),
-            Path::new("/state/migrate-db.done")
-        );
-        assert_eq!(marker_path(dir, "../x"), Path::new("/state/%2E.%2Fx.done"));
-        assert_ne!(marker_path(dir, "a/b"), marker_path(dir, "a_b"));
-        assert_eq!(
-            marker_path(dir, "pg:5432"),
-            Path::new("/state/pg%3A5432.done")
-        );
     }
 }

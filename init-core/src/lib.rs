@@ -54,17 +54,24 @@ mod error;
 mod exec_env;
 mod executor;
 mod group;
+#[cfg(feature = "run-main")]
 mod log_format;
+#[cfg(feature = "run-main")]
 mod logging;
+mod once_marker;
 mod panic;
 mod plan;
+mod plan_check;
 mod policy;
+#[cfg(feature = "run-main")]
 mod process;
 mod redact;
 mod report;
 mod secret_env;
+mod stage;
 mod step;
 mod stream;
+mod termination;
 mod text;
 mod validate;
 mod value_path;
@@ -77,16 +84,16 @@ pub use duration::{MAX_DURATION, check_duration};
 pub use encodings::MIN_SECRET_LEN;
 pub use error::{BoxError, ErrorClass, StepError, classify_io};
 pub use group::{Group, Member, Sequence};
+#[cfg(feature = "run-main")]
 pub use logging::{LogFormat, LogSettings};
 pub use plan::{Plan, PlanError};
 pub use policy::{OnFailure, Policy, PolicyError, Retry};
-pub use process::termination_message;
 pub use redact::{REDACTED, Redactor};
 pub use report::{Outcome, Report, StepReport, StepStatus};
 pub use secret_env::SecretEnv;
 pub use step::{Configured, Step, StepExt};
 pub use stream::StreamMasker;
-pub use text::truncate_utf8;
+pub use termination::termination_message;
 pub use tokio_util::sync::CancellationToken;
 pub use validate::ValidateContext;
 pub use value_path::ValuePath;
@@ -119,4 +126,7 @@ pub mod __private {
     pub use std::time::Duration;
     pub use std::vec;
     pub use std::vec::Vec;
+
+    /// For initkit's sibling crates only.
+    pub use crate::text::truncate_utf8;
 }

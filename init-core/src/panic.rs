@@ -6,6 +6,8 @@
 //! The hook knows the step from a thread-local index that the executor sets while it polls an
 //! attempt (or validates a step), and the other steps from the progress the executor records
 //! while the hook is armed.
+// Without `run-main` no panic hook is installed, so its half of this file is unused.
+#![cfg_attr(not(feature = "run-main"), allow(dead_code))]
 
 use std::any::Any;
 use std::cell::Cell;

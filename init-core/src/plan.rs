@@ -1,42 +1,21 @@
 //! `Plan`: the ordered steps and concurrent groups of one init binary, checked before anything
 //! runs.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::context::Context;
-use crate::dataflow::Available;
-use crate::duration::{EXPECTED, MAX_DURATION};
 use crate::exec_env::ExecEnv;
 use crate::executor;
 use crate::group::{Group, Member};
+use crate::plan_check;
 use crate::report::{Outcome, Report};
 use crate::secret_env::SecretEnv;
+use crate::stage::Stage;
 use crate::step::Step;
-use crate::validate::ValidateContext;
 use crate::value_path::ValuePath;
-
-/// A position in the plan: one step, or a group whose members run at once, each member a
-/// sequence of one or more steps that run in order.
-pub(crate) enum Stage {
-    One(Box<dyn Step>),
-    Group(Vec<Vec<Box<dyn Step>>>),
-}
-
-impl Stage {
-    /// Every step of the stage, in plan order (member by member).
-    pub(crate) fn steps(&self) -> impl Iterator<Item = &dyn Step> {
-        let (one, members) = match self {
-            Stage::One(step) => (Some(step.as_ref()), &[][..]),
-            Stage::Group(members) => (None, members.as_slice()),
-        };
-        one.into_iter()
-            .chain(members.iter().flatten().map(|step| step.as_ref()))
-    }
-}
 
 /// The steps of an init binary, in order, with concurrent groups, an optional overall deadline
 /// and an optional state directory for `once` steps.
@@ -247,6 +226,7 @@ impl Plan {
         self
     }
 
+    #[cfg(feature = "run-main")]
     pub(crate) fn exec_environment(&self) -> &ExecEnv {
         &self.exec_env
     }
@@ -282,10 +262,6 @@ impl Plan {
             .collect()
     }
 
-    pub(crate) fn stages(&self) -> &[Stage] {
-        &self.stages
-    }
-
     /// Checks everything before anything runs: every step's
     /// [`validate`](crate::Step::validate), every policy, unique non-empty names, no empty
     /// group or sequence, a state directory when a step is `once`, a deadline above zero and at
@@ -314,74 +290,20 @@ impl Plan {
     /// assert_eq!(err.to_string(), "duplicate step name \"db\"");
     /// ```
     pub fn validate(&self, ctx: &Context) -> Result<(), PlanError> {
-        let mut check = Checker {
-            cx: ValidateContext::new(ctx),
-            env: None,
-            seen: HashSet::new(),
-            problems: self.secret_env.problems(),
-            has_state_dir: self.state_dir.is_some(),
-            index: 0,
-        };
-        check.problems.extend(self.exec_env.problems());
-        match self.deadline {
-            Some(Duration::ZERO) => {
-                check
-                    .problems
-                    .push("deadline = 0s: expected a duration greater than zero".to_owned());
-            }
-            Some(d) if d > MAX_DURATION => {
-                check
-                    .problems
-                    .push(format!("deadline = {d:?}: expected {EXPECTED}"));
-            }
-            _ => {}
-        }
-        let mut available = Available::default();
-        for stage in &self.stages {
-            match stage {
-                Stage::One(step) => check.step(step.as_ref(), &mut available),
-                Stage::Group(members) => {
-                    if members.is_empty() {
-                        check
-                            .problems
-                            .push("a concurrent group has no steps".to_owned());
-                    }
-                    // Each member sees what came before the group and what its own sequence
-                    // published, never a sibling's; after the group, everything is there.
-                    let before = available.clone();
-                    for member in members {
-                        if member.is_empty() {
-                            check
-                                .problems
-                                .push("a sequence in a concurrent group has no steps".to_owned());
-                        }
-                        let mut own = before.clone();
-                        for step in member {
-                            check.step(step.as_ref(), &mut own);
-                        }
-                        available.merge(own);
-                    }
-                }
-            }
-        }
-        let exec_reads = self.exec_env.reads();
-        if !exec_reads.is_empty() {
-            let env = check.env.get_or_insert_with(|| check.cx.env_vars());
-            for reference in &exec_reads {
-                if let Some(problem) = available.check(reference, env) {
-                    // The program runs after the whole plan, not after one step.
-                    check
-                        .problems
-                        .push(problem.replace("any step before this one", "any step of the plan"));
-                }
-            }
-        }
-        if check.problems.is_empty() {
+        let problems = plan_check::problems(
+            &plan_check::Parts {
+                stages: &self.stages,
+                deadline: self.deadline,
+                has_state_dir: self.state_dir.is_some(),
+                secret_env: &self.secret_env,
+                exec_env: &self.exec_env,
+            },
+            ctx,
+        );
+        if problems.is_empty() {
             Ok(())
         } else {
-            Err(PlanError {
-                problems: check.problems,
-            })
+            Err(PlanError { problems })
         }
     }
 
@@ -412,7 +334,22 @@ impl Plan {
     /// # });
     /// ```
     pub async fn run_until(&self, ctx: &Context, stop: impl Future<Output = Outcome>) -> Report {
-        executor::run(self, ctx, stop).await
+        // Before validation: a validation error may quote a variable's value.
+        ctx.register_secret_env(&self.secret_env);
+        if let Err(err) = self.validate(ctx) {
+            let mut report = Report::new(&self.name);
+            report.outcome = Outcome::Invalid;
+            report.error = Some(ctx.redact(&err.to_string()));
+            tracing::error!(plan = %self.name, error = %report.error.as_deref().unwrap_or_default(), "plan is invalid");
+            return report;
+        }
+        let run = executor::Run {
+            name: &self.name,
+            stages: &self.stages,
+            deadline: self.deadline,
+            state_dir: self.state_dir.as_deref(),
+        };
+        executor::run(&run, ctx, stop).await
     }
 
     /// A readable outline of the plan for `INITKIT_DRY_RUN`: one line per step with its
@@ -493,59 +430,6 @@ fn outline_step(out: &mut String, position: usize, prefix: &str, step: &dyn Step
             let names: Vec<String> = publications.iter().map(ToString::to_string).collect();
             let _ = writeln!(out, "       publishes {}", names.join(", "));
         }
-    }
-}
-
-/// The state of [`Plan::validate`] as it walks the plan.
-struct Checker<'a> {
-    cx: ValidateContext<'a>,
-    /// The environment, read once, when a step first reads a variable.
-    env: Option<std::collections::BTreeMap<String, String>>,
-    seen: HashSet<&'a str>,
-    problems: Vec<String>,
-    has_state_dir: bool,
-    /// The plan-order index of the next step, so a panic in its `validate` names it.
-    index: usize,
-}
-
-impl<'a> Checker<'a> {
-    /// Checks `step` (name, configuration, policy, reads against `available`), then adds what
-    /// it publishes to `available`.
-    fn step(&mut self, step: &'a dyn Step, available: &mut Available) {
-        // A panic in the step's own code names it (see `run_main`).
-        let _in_step = crate::panic::InStep::enter(self.index);
-        self.index += 1;
-        let name = step.name();
-        if name.trim().is_empty() {
-            self.problems.push("a step has an empty name".to_owned());
-        } else if !self.seen.insert(name) {
-            self.problems
-                .push(format!("duplicate step name \"{name}\""));
-            return;
-        }
-        if let Err(err) = step.validate(&self.cx) {
-            self.problems.push(format!("step \"{name}\": {err}"));
-        }
-        let policy = step.policy();
-        if let Err(err) = policy.validate() {
-            self.problems.push(format!("step \"{name}\": {err}"));
-        }
-        if policy.once() && !self.has_state_dir {
-            self.problems.push(format!(
-                "step \"{name}\" is `once` but the plan has no state directory \
-                 (Plan::with_state_dir)"
-            ));
-        }
-        let reads = step.reads();
-        if !reads.is_empty() {
-            let env = self.env.get_or_insert_with(|| self.cx.env_vars());
-            for reference in &reads {
-                if let Some(problem) = available.check(reference, env) {
-                    self.problems.push(format!("step \"{name}\": {problem}"));
-                }
-            }
-        }
-        available.add(step.publishes());
     }
 }
 

@@ -15,12 +15,10 @@ use crate::panic::Hook;
 use crate::plan::Plan;
 use crate::redact::Redactor;
 use crate::report::{Outcome, Report};
-use crate::text::truncate_utf8;
+use crate::termination::{one_line, termination_message};
 
 /// Where Kubernetes reads the termination message by default.
 const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
-/// Kubernetes shows at most 4096 bytes of it.
-const TERMINATION_MESSAGE_MAX: usize = 4096;
 
 impl Plan {
     /// Runs the plan as the whole process: the entry point of an init binary.
@@ -247,42 +245,6 @@ fn run_process(plan: &Plan, env: &Env) -> Finished {
     }
 }
 
-/// The one line Kubernetes shows in `kubectl describe pod` for this run: why it failed (or that
-/// it succeeded), on one line, at most 4096 bytes (cut at a character boundary). It is made from
-/// the [redacted](Report::redacted) report, so names and errors are masked while the counts and
-/// times initkit writes around them never are.
-///
-/// ```
-/// use init_core::{Outcome, Redactor, Report, StepReport, StepStatus};
-///
-/// let mut report = Report::new("orders-init");
-/// report.outcome = Outcome::Failed;
-/// let mut step = StepReport::new("vault-db", StepStatus::Failed);
-/// step.attempts = 1;
-/// step.error = Some("secret/orders/db: permission denied (403)".into());
-/// report.steps.push(step);
-/// let line = init_core::termination_message(&report, &Redactor::new());
-/// assert_eq!(line, "step \"vault-db\" failed after 1 attempt in 0.0s: secret/orders/db: permission denied (403)");
-/// ```
-pub fn termination_message(report: &Report, redactor: &Redactor) -> String {
-    let report = report.redacted(redactor);
-    let line = match report.failure_line() {
-        Some(line) => line,
-        None => format!(
-            "plan \"{}\" succeeded: {} steps in {:.1}s",
-            report.plan,
-            report.steps.len(),
-            report.elapsed.as_secs_f64()
-        ),
-    };
-    one_line(&line)
-}
-
-/// `text` on one line (line breaks become spaces), at most 4096 bytes.
-fn one_line(text: &str) -> String {
-    truncate_utf8(&text.replace(['\n', '\r'], " "), TERMINATION_MESSAGE_MAX).to_owned()
-}
-
 /// Writes the redacted report as JSON to `path`, if any, atomically; a failure is reported on
 /// stderr (the run's outcome and exit code stand).
 fn write_report(path: Option<&Path>, report: &Report, redactor: &Redactor) {
@@ -389,18 +351,4 @@ fn exec(argv: &[OsString], env: &Env, plan: &Plan, ctx: &Context) -> ExitCode {
     eprintln!("initkit: {message}");
     write_termination_message(env, &one_line(&message));
     ExitCode::from(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_termination_line_is_cut_at_a_character_boundary() {
-        let text = "é".repeat(3000); // 6000 bytes
-        let cut = one_line(&text);
-        assert!(cut.len() <= TERMINATION_MESSAGE_MAX);
-        assert_eq!(cut.len(), 4096);
-        assert!(cut.chars().all(|c| c == 'é'));
-    }
 }

@@ -53,7 +53,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The process exit code for this outcome (see DESIGN.md §7).
+    /// The process exit code for this outcome (the table under "Process contract" in the README).
     ///
     /// ```
     /// use init_core::Outcome;

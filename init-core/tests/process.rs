@@ -4,6 +4,7 @@
 //! The child is this test binary itself, started with `--ignored --exact child_entry` and the
 //! scenario in `INITKIT_TEST_SCENARIO`; `child_entry` builds that scenario's plan and exits
 //! with `Plan::run_main_code`.
+#![cfg(feature = "run-main")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

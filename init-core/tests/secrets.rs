@@ -1,6 +1,7 @@
 //! Secrets never leak and never corrupt output: property tests over generated secrets through
 //! every output path of init-core (text log, JSON log, report, termination message, error,
 //! streamed text), and one test per leak the redaction by value fixed.
+#![cfg(feature = "run-main")]
 
 use std::cell::RefCell;
 use std::io;

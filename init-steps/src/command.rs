@@ -623,7 +623,7 @@ fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if text.len() <= max {
         return text.into();
     }
-    format!("{}…", init_core::truncate_utf8(text, max)).into()
+    format!("{}…", init_core::__private::truncate_utf8(text, max)).into()
 }
 
 /// Signals that mean the program crashed: another attempt would crash too.

@@ -598,7 +598,10 @@ fn shown(value: &serde_json::Value) -> String {
     if text.len() <= SHOWN_VALUE_MAX {
         return text;
     }
-    format!("{}…", init_core::truncate_utf8(&text, SHOWN_VALUE_MAX))
+    format!(
+        "{}…",
+        init_core::__private::truncate_utf8(&text, SHOWN_VALUE_MAX)
+    )
 }
 
 /// A set of HTTP statuses: inclusive ranges, and the text it was parsed from.

@@ -39,7 +39,7 @@
     allow(rustdoc::broken_intra_doc_links)
 )]
 
-#[cfg(feature = "fs-writer")]
+#[cfg(feature = "internal-file-output")]
 #[allow(dead_code)] // Each family uses part of it.
 mod atomic;
 #[cfg(feature = "vault")]
@@ -51,7 +51,11 @@ mod hex;
 #[cfg(feature = "http")]
 #[allow(dead_code)] // Each family uses part of it.
 mod http_client;
-#[cfg(feature = "process-group")]
+#[cfg(feature = "internal-process-group")]
+#[cfg_attr(
+    not(any(feature = "command", feature = "template")),
+    allow(dead_code) // The internal feature alone: nothing uses the runner.
+)]
 mod process_group;
 #[cfg(feature = "download")]
 mod progress;

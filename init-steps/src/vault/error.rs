@@ -70,7 +70,10 @@ pub(crate) fn from_reply(reply: &Reply, subject: &str) -> StepError {
     let errors = vault_errors(&reply.body);
     let mut text = errors.join("; ");
     if text.len() > MAX_ERROR_TEXT {
-        text = format!("{}…", init_core::truncate_utf8(&text, MAX_ERROR_TEXT));
+        text = format!(
+            "{}…",
+            init_core::__private::truncate_utf8(&text, MAX_ERROR_TEXT)
+        );
     }
     if text.is_empty() {
         text = default_text(status).to_owned();

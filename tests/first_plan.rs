@@ -1,6 +1,6 @@
-//! The plan of DESIGN.md §1, written exactly as a service team would: it must keep compiling
-//! against the facade, and validate everything except the template that only exists in the
-//! image.
+//! The plan a service team writes first (waits, a Vault login, a secret, a rendered config, a
+//! migration), written exactly as the team would: it must keep compiling against the facade, and
+//! validate everything except the template that only exists in the image.
 
 #![cfg(all(
     feature = "macros",
@@ -34,7 +34,7 @@ fn design_plan() -> Plan {
 }
 
 #[test]
-fn the_design_example_builds_the_plan_it_describes() {
+fn the_first_plan_builds_the_steps_it_lists() {
     let plan = design_plan();
     let names = plan.step_names();
     assert_eq!(names.len(), 6, "{names:?}");
@@ -46,7 +46,7 @@ fn the_design_example_builds_the_plan_it_describes() {
 }
 
 #[test]
-fn the_design_example_validates_all_but_the_missing_template() {
+fn the_first_plan_validates_all_but_the_missing_template() {
     // The environment the pod gives it: the Vault steps check `VAULT_ADDR` at validation.
     let env = Context::with_env([("VAULT_ADDR", "https://vault.vault:8200")]);
     let err = design_plan().validate(&env).unwrap_err();
