@@ -358,7 +358,7 @@ fn an_exported_value_that_was_not_published_fails_without_running_the_program() 
     assert!(!stdout(&output).contains("the program ran"));
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
-        "exec environment variable DB_PASSWORD: no value published as \"db.pasword\""
+        "exec environment variable DB_PASSWORD: values.db.pasword is not published"
     );
 }
 

@@ -38,9 +38,7 @@ impl ExecEnv {
         self.vars
             .iter()
             .filter(|(_, path)| path.check().is_ok())
-            .map(|(name, path)| {
-                Reference::value(path.as_str()).at(format!("exec environment variable {name}"))
-            })
+            .map(|(name, path)| path.reference(format!("exec environment variable {name}")))
             .collect()
     }
 
@@ -86,16 +84,12 @@ impl ExecEnv {
             }
         }
         for (name, path) in &self.vars {
-            let value = path.env_value(ctx).ok_or_else(|| {
-                format!(
-                    "exec environment variable {name}: no value published as {:?}",
-                    path.as_str()
-                )
-            })?;
+            let value = path
+                .text(ctx)
+                .map_err(|e| format!("exec environment variable {name}: {e}"))?;
             if value.contains('\0') {
                 return Err(format!(
-                    "exec environment variable {name}: the value published as {:?} holds a NUL byte",
-                    path.as_str()
+                    "exec environment variable {name}: values.{path} holds a NUL byte"
                 ));
             }
             cmd.env(name, value);

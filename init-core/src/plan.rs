@@ -207,9 +207,8 @@ impl Plan {
     /// );
     /// ```
     #[must_use]
-    pub fn exec_env(mut self, name: impl Into<String>, path: impl Into<String>) -> Self {
-        self.exec_env
-            .export(name.into(), ValuePath::new(path.into()));
+    pub fn exec_env(mut self, name: impl Into<String>, path: impl Into<ValuePath>) -> Self {
+        self.exec_env.export(name.into(), path.into());
         self
     }
 

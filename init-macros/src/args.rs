@@ -7,14 +7,17 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitInt, LitStr, Path, Token};
 
 /// Every argument, in the order the docs list them.
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 11] = [
     "name",
+    "wait",
     "retries",
     "timeout",
     "attempt_timeout",
     "backoff",
     "optional",
     "once",
+    "validate",
+    "publishes",
     "crate",
 ];
 
@@ -36,10 +39,18 @@ pub(crate) struct Backoff {
     pub(crate) max: Option<Dur>,
 }
 
+/// One value of `publishes(...)`: its name and, when given, its keys.
+pub(crate) struct Published {
+    pub(crate) name: LitStr,
+    pub(crate) keys: Option<Vec<LitStr>>,
+}
+
 /// The checked arguments.
 #[derive(Default)]
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
+    /// `wait`: the policy starts from `Policy::wait()`; the keyword, for spans.
+    pub(crate) wait: Option<Ident>,
     /// The number of retries after the first attempt, and its literal.
     pub(crate) retries: Option<(u32, LitInt)>,
     pub(crate) timeout: Option<Dur>,
@@ -47,12 +58,19 @@ pub(crate) struct Args {
     pub(crate) backoff: Option<Backoff>,
     pub(crate) optional: bool,
     pub(crate) once: bool,
+    /// The function that checks the step's configuration at validation.
+    pub(crate) validate: Option<Path>,
+    /// What the step publishes (`publishes()`: nothing).
+    pub(crate) publishes: Option<Vec<Published>>,
     pub(crate) krate: Option<Path>,
 }
 
 /// The defaults of `Retry::new()` in init-core, against which a half-given `backoff` is checked.
 const DEFAULT_INITIAL_MS: u64 = 200;
 const DEFAULT_MAX_MS: u64 = 10_000;
+/// The same for `Retry::wait()`, with `wait`.
+const WAIT_INITIAL_MS: u64 = 100;
+const WAIT_MAX_MS: u64 = 1_000;
 
 impl Args {
     /// Parses the tokens inside `#[init_step(...)]`, then checks the combinations.
@@ -69,6 +87,15 @@ impl Args {
             Some(all) => all.combine(error),
             None => errors = Some(error),
         };
+
+        if let (Some(_), Some((0, lit))) = (&self.wait, &self.retries) {
+            push(syn::Error::new(
+                lit.span(),
+                "`retries = 0` makes a single attempt, but `wait` polls until the service is \
+                 ready: remove `retries` (a wait has no attempt limit), or bound the wait with \
+                 `timeout`",
+            ));
+        }
 
         if let (Some((0, _)), Some(backoff)) = (&self.retries, &self.backoff) {
             push(syn::Error::new(
@@ -92,6 +119,16 @@ impl Args {
             ));
         }
 
+        let (default_initial, default_max) = if self.wait.is_some() {
+            (WAIT_INITIAL_MS, WAIT_MAX_MS)
+        } else {
+            (DEFAULT_INITIAL_MS, DEFAULT_MAX_MS)
+        };
+        let preset = if self.wait.is_some() {
+            "wait"
+        } else {
+            "default"
+        };
         if let Some(backoff) = &self.backoff {
             match (&backoff.initial, &backoff.max) {
                 (Some(initial), Some(max)) if max.millis < initial.millis => {
@@ -106,25 +143,27 @@ impl Args {
                         ),
                     ));
                 }
-                (Some(initial), None) if initial.millis > DEFAULT_MAX_MS => {
+                (Some(initial), None) if initial.millis > default_max => {
                     push(syn::Error::new(
                         initial.lit.span(),
                         format!(
-                            "`backoff` initial {:?} is longer than the default max delay (10s): \
+                            "`backoff` initial {:?} is longer than the {preset} max delay ({}): \
                              give a max too, e.g. `backoff(initial = {:?}, max = \"1m\")`",
                             initial.lit.value(),
+                            millis_text(default_max),
                             initial.lit.value(),
                         ),
                     ));
                 }
-                (None, Some(max)) if max.millis < DEFAULT_INITIAL_MS => {
+                (None, Some(max)) if max.millis < default_initial => {
                     push(syn::Error::new(
                         max.lit.span(),
                         format!(
-                            "`backoff` max {:?} is shorter than the default initial delay \
-                             (200ms): give an initial delay too, e.g. \
+                            "`backoff` max {:?} is shorter than the {preset} initial delay \
+                             ({}): give an initial delay too, e.g. \
                              `backoff(initial = \"50ms\", max = {:?})`",
                             max.lit.value(),
+                            millis_text(default_initial),
                             max.lit.value(),
                         ),
                     ));
@@ -167,6 +206,10 @@ fn parse_args(input: ParseStream<'_>) -> syn::Result<Args> {
                 }
                 args.name = Some(lit);
             }
+            "wait" => {
+                flag(input, &key)?;
+                args.wait = Some(key.clone());
+            }
             "retries" => args.retries = Some(retries(input, &key)?),
             "timeout" => args.timeout = Some(duration_value(input, &key)?),
             "attempt_timeout" => args.attempt_timeout = Some(duration_value(input, &key)?),
@@ -179,6 +222,8 @@ fn parse_args(input: ParseStream<'_>) -> syn::Result<Args> {
                 flag(input, &key)?;
                 args.once = true;
             }
+            "validate" => args.validate = Some(validate(input, &key)?),
+            "publishes" => args.publishes = Some(publishes(input, &key)?),
             "crate" => {
                 let lit =
                     string_value(input, &key, "a path to initkit, e.g. `crate = \"initkit\"`")?;
@@ -268,7 +313,7 @@ fn retries(input: ParseStream<'_>, key: &Ident) -> syn::Result<(u32, LitInt)> {
     Ok((count, lit))
 }
 
-/// `optional`, `once`: a bare keyword.
+/// `wait`, `optional`, `once`: a bare keyword.
 fn flag(input: ParseStream<'_>, key: &Ident) -> syn::Result<()> {
     if input.peek(Token![=]) || input.peek(syn::token::Paren) {
         return Err(syn::Error::new(
@@ -277,6 +322,140 @@ fn flag(input: ParseStream<'_>, key: &Ident) -> syn::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `= path::to::check`, after `validate`.
+fn validate(input: ParseStream<'_>, key: &Ident) -> syn::Result<Path> {
+    const EXPECTED: &str = "the path of a function `fn(&ValidateContext<'_>) -> \
+                            Result<(), StepError>`, e.g. `validate = check_config`";
+    eq(input, key, EXPECTED)?;
+    if input.peek(LitStr) {
+        let lit = input.parse::<LitStr>()?;
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`validate` takes a path, not a string: write `validate = {}`",
+                lit.value()
+            ),
+        ));
+    }
+    input
+        .parse::<Path>()
+        .map_err(|e| syn::Error::new(e.span(), format!("`validate` expects {EXPECTED}")))
+}
+
+/// `("db": ["user", "password"], "flags")`, after `publishes`: each name once, each with its
+/// keys when they are known. `publishes()` declares that the step publishes nothing.
+fn publishes(input: ParseStream<'_>, key: &Ident) -> syn::Result<Vec<Published>> {
+    const FORM: &str = "`publishes(\"db\": [\"username\", \"password\"], \"flags\")`";
+    if !input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(
+            key.span(),
+            format!(
+                "`publishes` takes the names the step publishes, each with its keys when known: {FORM}"
+            ),
+        ));
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let mut published: Vec<Published> = Vec::new();
+    while !content.is_empty() {
+        let name = content.parse::<LitStr>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("`publishes` expects a name as a string: {FORM}"),
+            )
+        })?;
+        publishable(&name, "name")?;
+        if published.iter().any(|p| p.name.value() == name.value()) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`publishes` names {:?} twice; keep one", name.value()),
+            ));
+        }
+        let keys = if content.peek(Token![:]) {
+            content.parse::<Token![:]>()?;
+            Some(keys(&content, &name, FORM)?)
+        } else {
+            None
+        };
+        published.push(Published { name, keys });
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected `,` between the values of `publishes`: {FORM}"),
+            )
+        })?;
+    }
+    Ok(published)
+}
+
+/// `["user", "password"]`: the keys of the value published as `name`, each once.
+fn keys(input: ParseStream<'_>, name: &LitStr, form: &str) -> syn::Result<Vec<LitStr>> {
+    if !input.peek(syn::token::Bracket) {
+        return Err(syn::Error::new(
+            input.span(),
+            format!(
+                "the keys of {:?} go in brackets, as strings: {form}",
+                name.value()
+            ),
+        ));
+    }
+    let content;
+    syn::bracketed!(content in input);
+    let mut keys: Vec<LitStr> = Vec::new();
+    while !content.is_empty() {
+        let key = content.parse::<LitStr>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("the keys of {:?} are strings: {form}", name.value()),
+            )
+        })?;
+        publishable(&key, "key")?;
+        if keys.iter().any(|k| k.value() == key.value()) {
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "key {:?} of {:?} is given twice; keep one",
+                    key.value(),
+                    name.value()
+                ),
+            ));
+        }
+        keys.push(key);
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    Ok(keys)
+}
+
+/// A name or key of `publishes`: not empty, no dot (a reference splits at dots).
+fn publishable(lit: &LitStr, what: &str) -> syn::Result<()> {
+    let value = lit.value();
+    if value.trim().is_empty() || value.contains('.') {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`publishes` {what} {value:?}: expected a {what} without dots, as templates \
+                 write it after `values.`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `1000` -> `1s`, `200` -> `200ms`, for messages.
+fn millis_text(millis: u64) -> String {
+    if millis.is_multiple_of(1_000) {
+        format!("{}s", millis / 1_000)
+    } else {
+        format!("{millis}ms")
+    }
 }
 
 /// `(initial = "...", max = "...")`, after `backoff`.
@@ -395,7 +574,11 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 /// The valid argument a misspelt or misremembered one probably means, if any.
 fn closest(unknown: &str) -> Option<&'static str> {
     // Names that other libraries (and `Policy` itself) use for the same thing.
-    const ALIASES: [(&str, &str); 6] = [
+    const ALIASES: [(&str, &str); 10] = [
+        ("poll", "wait"),
+        ("check", "validate"),
+        ("publish", "publishes"),
+        ("provides", "publishes"),
         ("retry", "retries"),
         ("attempts", "retries"),
         ("max_attempts", "retries"),

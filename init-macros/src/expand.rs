@@ -272,9 +272,16 @@ fn generate(func: &ItemFn, args: &Args, sig: &Signature, default: DefaultCrate) 
             retry.extend(quote!(.with_max_delay(#d)));
         }
     }
+    // `wait` starts from the wait policy (unlimited attempts, the wait cadence, a bound on
+    // each attempt); the other arguments change it as they change `Policy::new()`.
+    let (base_policy, base_retry) = if args.wait.is_some() {
+        (quote!(wait), quote!(wait))
+    } else {
+        (quote!(new), quote!(new))
+    };
     let mut policy = TokenStream::new();
     if !retry.is_empty() {
-        policy.extend(quote!(.with_retry(#krate::prelude::Retry::new() #retry)));
+        policy.extend(quote!(.with_retry(#krate::prelude::Retry::#base_retry() #retry)));
     }
     if let Some(timeout) = &args.timeout {
         let d = duration(&krate, timeout);
@@ -324,6 +331,38 @@ fn generate(func: &ItemFn, args: &Args, sig: &Signature, default: DefaultCrate) 
     );
     let convert = quote!(#krate::prelude::StepError::from_error(#arg));
 
+    let validate = args.validate.as_ref().map(|path| {
+        let cx = Ident::new("__init_step_cx", Span::mixed_site());
+        // The call sits on the path, so a function of the wrong type is reported there.
+        let call = quote_spanned!(path.span()=> #path(#cx));
+        quote! {
+            fn validate(
+                &self,
+                #cx: &#krate::prelude::ValidateContext<'_>,
+            ) -> ::core::result::Result<(), #krate::prelude::StepError> {
+                #call
+            }
+        }
+    });
+    let publishes = args.publishes.as_ref().map(|published| {
+        let values = published.iter().map(|p| {
+            let name = &p.name;
+            match &p.keys {
+                Some(keys) => quote!(
+                    #krate::__private::Publication::new(#name).with_keys([#(#keys),*])
+                ),
+                None => quote!(#krate::__private::Publication::new(#name)),
+            }
+        });
+        quote! {
+            fn publishes(
+                &self,
+            ) -> ::core::option::Option<#krate::__private::Vec<#krate::__private::Publication>> {
+                ::core::option::Option::Some(#krate::__private::vec![#(#values),*])
+            }
+        }
+    });
+
     quote! {
         #(#docs)*
         #(#cfgs)*
@@ -339,8 +378,12 @@ fn generate(func: &ItemFn, args: &Args, sig: &Signature, default: DefaultCrate) 
             }
 
             fn policy(&self) -> #krate::prelude::Policy {
-                #krate::prelude::Policy::new() #policy
+                #krate::prelude::Policy::#base_policy() #policy
             }
+
+            #validate
+
+            #publishes
 
             async fn run(
                 &self,

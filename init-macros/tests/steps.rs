@@ -425,3 +425,123 @@ async fn step_functions_may_share_names_with_the_generated_bindings() {
     assert_eq!(ctx.get::<u16>(), Some(8080));
     assert_eq!(report.steps[2].error.as_deref(), Some("refused by design"));
 }
+
+#[init_step(wait)]
+async fn ready_on_ninth(ctx: &Context) -> Result<(), StepError> {
+    match Attempts::record(ctx) {
+        n if n < 9 => Err(StepError::transient(format!("attempt {n}: not ready"))),
+        _ => Ok(()),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_polls_past_the_default_attempt_limit_at_the_wait_cadence() {
+    assert_eq!(ready_on_ninth.policy(), Policy::wait());
+    let (ctx, attempts) = context();
+    let report = Plan::new("p").step(ready_on_ninth).run(&ctx).await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.steps[0].attempts, 9);
+    // The wait cadence: delays capped at 1 s plus at most as much jitter (the default
+    // policy's would have grown past 3 s by the seventh attempt).
+    let starts = attempts.starts();
+    let longest = starts.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(longest < Duration::from_secs(2), "{longest:?}");
+}
+
+/// Reads `values.<path>`, as a template or a command would.
+#[derive(Debug)]
+struct Reader(&'static str);
+
+#[async_trait]
+impl Step for Reader {
+    fn name(&self) -> &str {
+        "reader"
+    }
+
+    fn reads(&self) -> Vec<initkit::core::Reference> {
+        vec![initkit::core::Reference::value(self.0).at("app.toml.j2:1")]
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<(), StepError> {
+        let name = self.0.split('.').next().unwrap_or_default();
+        ctx.value(name)
+            .map(drop)
+            .ok_or_else(|| StepError::permanent(format!("{name} is not published")))
+    }
+}
+
+#[init_step(publishes("db": ["username", "password"]))]
+async fn read_db(ctx: &Context) -> Result<(), StepError> {
+    ctx.publish_secret(
+        "db",
+        serde_json::json!({ "username": "orders", "password": "hunter2-pass" }),
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_step_that_declares_what_it_publishes_satisfies_a_later_reader() {
+    let ctx = Context::with_env([("HOME", "/")]);
+    let plan = Plan::new("p").step(read_db).step(Reader("db.password"));
+    assert_eq!(plan.validate(&ctx), Ok(()));
+    let report = plan.run(&ctx).await;
+    assert!(report.is_success(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_key_the_step_does_not_declare_is_refused_with_the_closest_one() {
+    let ctx = Context::with_env([("HOME", "/")]);
+    let report = Plan::new("p")
+        .step(read_db)
+        .step(Reader("db.pasword"))
+        .run(&ctx)
+        .await;
+    assert_eq!(report.outcome, Outcome::Invalid);
+    assert_eq!(report.exit_code(), 2);
+    assert_eq!(
+        report.error.as_deref(),
+        Some(
+            "step \"reader\": app.toml.j2:1: values.db.pasword: values.db has no key \
+             \"pasword\" (it has: password, username) (did you mean values.db.password?)"
+        )
+    );
+    assert_eq!(ctx.value("db"), None, "a step ran");
+}
+
+/// The step's configuration: `CACHE_TTL` holds whole seconds.
+fn check_cache_ttl(cx: &ValidateContext<'_>) -> Result<(), StepError> {
+    match cx.env("CACHE_TTL") {
+        Some(ttl) if ttl.parse::<u32>().is_ok() => Ok(()),
+        Some(ttl) => Err(StepError::invalid(format!(
+            "CACHE_TTL = {ttl:?}: expected whole seconds, e.g. 300"
+        ))),
+        None => Err(StepError::invalid("CACHE_TTL is not set")),
+    }
+}
+
+#[init_step(validate = check_cache_ttl)]
+async fn configure_cache(ctx: &Context) -> Result<(), StepError> {
+    Attempts::record(ctx);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_validate_function_is_exit_2_naming_the_step_before_anything_runs() {
+    let ctx = Context::with_env([("CACHE_TTL", "5m")]);
+    let attempts = Attempts::default();
+    ctx.insert(attempts.clone());
+    let report = Plan::new("p").step(configure_cache).run(&ctx).await;
+    assert_eq!(report.outcome, Outcome::Invalid);
+    assert_eq!(report.exit_code(), 2);
+    assert_eq!(
+        report.error.as_deref(),
+        Some("step \"configure-cache\": CACHE_TTL = \"5m\": expected whole seconds, e.g. 300")
+    );
+    assert!(attempts.starts().is_empty(), "the step ran");
+
+    let ctx = Context::with_env([("CACHE_TTL", "300")]);
+    ctx.insert(attempts.clone());
+    let report = Plan::new("p").step(configure_cache).run(&ctx).await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(attempts.starts().len(), 1);
+}

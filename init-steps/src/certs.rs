@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{
+    Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
+};
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use x509_parser::time::ASN1Time;
 
@@ -46,24 +48,14 @@ enum System {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
     File(PathBuf),
-    Value {
-        name: String,
-        pointer: Option<String>,
-    },
+    Value(ValuePath),
 }
 
 impl Source {
     fn label(&self) -> String {
         match self {
             Source::File(path) => path.display().to_string(),
-            Source::Value {
-                name,
-                pointer: None,
-            } => format!("value \"{name}\""),
-            Source::Value {
-                name,
-                pointer: Some(p),
-            } => format!("value \"{name}\" at {p}"),
+            Source::Value(path) => format!("values.{path}"),
         }
     }
 }
@@ -147,37 +139,22 @@ impl CaBundle {
         self
     }
 
-    /// Adds the certificates of a value an earlier step published under `name`: a PEM string,
-    /// or an array of PEM strings (a CA chain).
+    /// Adds the certificates of a value an earlier step published at `path`, a [`ValuePath`]
+    /// (`vault-ca`, or `pki.issuing_ca` for a key of a published PKI answer): a PEM string, or an
+    /// array of PEM strings (a CA chain).
+    ///
+    /// The step declares the read, so [`Plan::validate`](init_core::Plan::validate) refuses a
+    /// path that no earlier step publishes before anything runs.
     ///
     /// ```
-    /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").published("vault-ca");
+    /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt")
+    ///     .published("vault-ca")
+    ///     .published("pki.ca_chain");
     /// # let _ = step;
     /// ```
-    pub fn published(mut self, name: impl Into<String>) -> Self {
-        self.sources.push(Source::Value {
-            name: name.into(),
-            pointer: None,
-        });
-        self
-    }
-
-    /// Like [`published`](Self::published), with the part of the value at a JSON pointer
-    /// (`/issuing_ca` of a published PKI answer, say).
-    ///
-    /// ```
-    /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").published_pointer("pki", "/issuing_ca");
-    /// # let _ = step;
-    /// ```
-    pub fn published_pointer(
-        mut self,
-        name: impl Into<String>,
-        pointer: impl Into<String>,
-    ) -> Self {
-        self.sources.push(Source::Value {
-            name: name.into(),
-            pointer: Some(pointer.into()),
-        });
+    #[must_use]
+    pub fn published(mut self, path: impl Into<ValuePath>) -> Self {
+        self.sources.push(Source::Value(path.into()));
         self
     }
 
@@ -236,22 +213,8 @@ impl CaBundle {
             Source::File(path) => {
                 std::fs::read(path).map_err(|e| StepError::from_error(e).context(path.display()))
             }
-            Source::Value { name, pointer } => {
-                let value = ctx.value(name).ok_or_else(|| {
-                    StepError::permanent(format!(
-                        "{}: no value is published under \"{name}\"",
-                        self.name
-                    ))
-                })?;
-                let part = match pointer {
-                    Some(p) => value.pointer(p).cloned().ok_or_else(|| {
-                        StepError::permanent(format!(
-                            "{}: value \"{name}\" has nothing at {p}",
-                            self.name
-                        ))
-                    })?,
-                    None => value,
-                };
+            Source::Value(path) => {
+                let part = path.get(ctx).map_err(|e| e.context(&self.name))?;
                 let not_pem = || {
                     StepError::permanent(format!(
                         "{}: expected a PEM string or an array of them",
@@ -369,6 +332,22 @@ impl Step for CaBundle {
         &self.name
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
+    fn reads(&self) -> Vec<Reference> {
+        self.sources
+            .iter()
+            .filter_map(|source| match source {
+                Source::Value(path) if path.check().is_ok() => {
+                    Some(path.reference("published certificates"))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)?;
         if self.sources.is_empty() {
@@ -390,6 +369,9 @@ impl Step for CaBundle {
             )));
         }
         for source in &self.sources {
+            if let Source::Value(path) = source {
+                path.check().map_err(|e| e.context(&self.name))?;
+            }
             if let Source::File(path) = source
                 && let Ok(pem) = std::fs::read(path)
             {

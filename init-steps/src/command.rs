@@ -64,7 +64,10 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use init_core::{Context, ErrorClass, Step, StepError, ValidateContext, ValuePath, classify_io};
+use init_core::{
+    Context, ErrorClass, Publication, Reference, Step, StepError, ValidateContext, ValuePath,
+    classify_io,
+};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
@@ -211,22 +214,23 @@ impl Command {
     }
 
     /// Sets environment variable `key` to a value published by an earlier step, found by a
-    /// dotted path (`db.password` is field `password` of the value published as `db`). A string
+    /// [`ValuePath`] (`db.password` is field `password` of the value published as `db`). A string
     /// is passed as it is, anything else as JSON. A secret stays a secret: every string and number
     /// in it of at least [`MIN_SECRET_LEN`](init_core::MIN_SECRET_LEN) characters was
     /// registered with the redactor when it was published, so the program's output cannot leak
     /// it into the logs.
     ///
-    /// The attempt fails (permanent) when nothing is published under that path.
+    /// The step declares the read, so [`Plan::validate`](init_core::Plan::validate) refuses a
+    /// path that no earlier step publishes before anything runs; should the value still be
+    /// missing when the step runs, the attempt fails (permanent).
     ///
     /// ```
     /// use init_steps::command::Command;
     /// let step = Command::new(["migrate", "up"]).env_from_value("PGPASSWORD", "db.password");
     /// ```
     #[must_use]
-    pub fn env_from_value(mut self, key: impl Into<OsString>, path: impl Into<String>) -> Self {
-        self.env
-            .push((key.into(), EnvSource::Value(ValuePath::new(path))));
+    pub fn env_from_value(mut self, key: impl Into<OsString>, path: impl Into<ValuePath>) -> Self {
+        self.env.push((key.into(), EnvSource::Value(path.into())));
         self
     }
 
@@ -390,6 +394,22 @@ impl fmt::Debug for Command {
 impl Step for Command {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
+    fn reads(&self) -> Vec<Reference> {
+        self.env
+            .iter()
+            .filter_map(|(key, source)| match source {
+                EnvSource::Value(path) if path.check().is_ok() => {
+                    Some(path.reference(format!("environment variable {}", key.to_string_lossy())))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
@@ -558,13 +578,9 @@ fn looks_like_error(line: &str) -> bool {
 
 /// The value published under `path`, as an environment value.
 fn published(ctx: &Context, path: &ValuePath, key: &OsStr) -> Result<OsString, StepError> {
-    path.env_value(ctx).map(OsString::from).ok_or_else(|| {
-        StepError::permanent(format!(
-            "environment variable {}: no value published as {:?}",
-            key.to_string_lossy(),
-            path.as_str()
-        ))
-    })
+    path.text(ctx)
+        .map(OsString::from)
+        .map_err(|e| e.context(format!("environment variable {}", key.to_string_lossy())))
 }
 
 /// A program that cannot be started: one that is missing, not executable, not a program or

@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::PathBuf;
 
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use sha2::Digest as _;
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
@@ -241,6 +241,10 @@ impl Download {
 impl Step for Download {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {

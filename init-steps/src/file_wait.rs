@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Policy, Publication, Step, StepError, ValidateContext, async_trait};
 use tokio::io::AsyncReadExt;
 
 /// How soon a path that is not there (or not ready) yet is looked at again: a `stat` is cheap,
@@ -173,6 +173,10 @@ impl FileWait {
 impl Step for FileWait {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {

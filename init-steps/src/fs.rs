@@ -7,7 +7,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
 
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{
+    Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
+};
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
 
@@ -94,6 +96,10 @@ impl EnsureDir {
 impl Step for EnsureDir {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
@@ -281,6 +287,10 @@ impl Step for Chmod {
         &self.name
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)?;
         atomic::validate_mode(self.dir_mode, &format!("{} (directories)", self.name))
@@ -386,6 +396,10 @@ impl Step for Chown {
         &self.name
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         if self.uid.is_none() && self.gid.is_none() {
             return Err(StepError::invalid(format!(
@@ -480,6 +494,10 @@ impl Step for CopyFile {
         &self.name
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)
     }
@@ -524,23 +542,16 @@ impl Step for CopyFile {
 #[derive(Clone)]
 enum Content {
     Bytes(Vec<u8>),
-    Value {
-        name: String,
-        pointer: Option<String>,
-    },
+    Value(ValuePath),
 }
 
 impl fmt::Debug for Content {
-    /// The size of literal bytes, never the bytes (they may be a secret); the name and pointer
-    /// of a published value.
+    /// The size of literal bytes, never the bytes (they may be a secret); the path of a
+    /// published value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
-            Self::Value { name, pointer } => f
-                .debug_struct("Value")
-                .field("name", name)
-                .field("pointer", pointer)
-                .finish(),
+            Self::Value(path) => f.debug_tuple("Value").field(path).finish(),
         }
     }
 }
@@ -559,7 +570,7 @@ impl fmt::Debug for Content {
 /// use init_steps::fs::WriteFile;
 ///
 /// let marker = WriteFile::text("/shared/ready", "ok\n");
-/// let key = WriteFile::value("/secrets/db-password", "db").pointer("/password");
+/// let key = WriteFile::value("/secrets/db-password", "db.password");
 /// assert_eq!(key.name(), "write:/secrets/db-password");
 /// # let _ = marker;
 /// ```
@@ -603,35 +614,21 @@ impl WriteFile {
         Self::new(dest.into(), Content::Bytes(bytes.into()))
     }
 
-    /// Writes the value an earlier step published under `name` (see
-    /// [`Context::publish`]); its absence when the step runs is a permanent error.
+    /// Writes the value an earlier step published at `path`, a [`ValuePath`]: `vault-token`
+    /// is the whole value published under that name, `db.password` its key `password` (see
+    /// [`Context::publish`]).
+    ///
+    /// The step declares the read, so [`Plan::validate`](init_core::Plan::validate) refuses a
+    /// path that no earlier step publishes before anything runs; should the value still be
+    /// missing when the step runs, that is a permanent error.
     ///
     /// ```
-    /// let step = init_steps::fs::WriteFile::value("/secrets/token", "vault-token");
-    /// # let _ = step;
+    /// let token = init_steps::fs::WriteFile::value("/secrets/token", "vault-token");
+    /// let password = init_steps::fs::WriteFile::value("/secrets/db-password", "db.password");
+    /// # let _ = (token, password);
     /// ```
-    pub fn value(dest: impl Into<PathBuf>, name: impl Into<String>) -> Self {
-        Self::new(
-            dest.into(),
-            Content::Value {
-                name: name.into(),
-                pointer: None,
-            },
-        )
-    }
-
-    /// With [`value`](Self::value): writes only the part of the value at this JSON pointer
-    /// (`/password`, `/data/0/key`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::WriteFile::value("/secrets/db-password", "db").pointer("/password");
-    /// # let _ = step;
-    /// ```
-    pub fn pointer(mut self, pointer: impl Into<String>) -> Self {
-        if let Content::Value { pointer: p, .. } = &mut self.content {
-            *p = Some(pointer.into());
-        }
-        self
+    pub fn value(dest: impl Into<PathBuf>, path: impl Into<ValuePath>) -> Self {
+        Self::new(dest.into(), Content::Value(path.into()))
     }
 
     /// The file's mode (permission bits, at most `0o7777`).
@@ -660,27 +657,9 @@ impl WriteFile {
     fn content(&self, ctx: &Context) -> Result<(Vec<u8>, bool), StepError> {
         match &self.content {
             Content::Bytes(bytes) => Ok((bytes.clone(), false)),
-            Content::Value { name, pointer } => {
-                let value = ctx.value(name).ok_or_else(|| {
-                    StepError::permanent(format!(
-                        "{}: no value is published under \"{name}\"",
-                        self.name
-                    ))
-                })?;
-                let part = match pointer {
-                    Some(pointer) => value.pointer(pointer).ok_or_else(|| {
-                        StepError::permanent(format!(
-                            "{}: value \"{name}\" has nothing at {pointer}",
-                            self.name
-                        ))
-                    })?,
-                    None => &value,
-                };
-                let bytes = match part.as_str() {
-                    Some(text) => text.as_bytes().to_vec(),
-                    None => part.to_string().into_bytes(),
-                };
-                Ok((bytes, ctx.is_secret(name)))
+            Content::Value(path) => {
+                let text = path.text(ctx).map_err(|e| e.context(&self.name))?;
+                Ok((text.into_bytes(), ctx.is_secret(path.name())))
             }
         }
     }
@@ -692,19 +671,21 @@ impl Step for WriteFile {
         &self.name
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
+    fn reads(&self) -> Vec<Reference> {
+        match &self.content {
+            Content::Value(path) if path.check().is_ok() => vec![path.reference("content")],
+            _ => Vec::new(),
+        }
+    }
+
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
         atomic::validate_mode(self.mode, &self.name)?;
-        if let Content::Value {
-            pointer: Some(pointer),
-            ..
-        } = &self.content
-            && !pointer.is_empty()
-            && !pointer.starts_with('/')
-        {
-            return Err(StepError::invalid(format!(
-                "{}: pointer {pointer:?}: expected a JSON pointer such as \"/password\"",
-                self.name
-            )));
+        if let Content::Value(path) = &self.content {
+            path.check().map_err(|e| e.context(&self.name))?;
         }
         Ok(())
     }

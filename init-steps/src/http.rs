@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use init_core::{Context, ErrorClass, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{
+    Context, ErrorClass, Policy, Publication, Step, StepError, ValidateContext, async_trait,
+};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -422,6 +424,10 @@ impl HttpWait {
 impl Step for HttpWait {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{
+    Context, Policy, Publication, Reference, Step, StepError, ValidateContext, ValuePath,
+    async_trait,
+};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -71,7 +74,7 @@ pub struct RedisWait {
 #[derive(Debug)]
 enum PasswordSource {
     Env(String),
-    Value(String),
+    Value(ValuePath),
 }
 
 impl RedisWait {
@@ -117,13 +120,15 @@ impl RedisWait {
         self
     }
 
-    /// The password from a published value, a dotted path such as `redis.password`.
+    /// The password from a published value, a [`ValuePath`] such as `redis.password` (declared
+    /// as a read, so [`Plan::validate`](init_core::Plan::validate) checks an earlier step
+    /// publishes it).
     ///
     /// ```
     /// let wait = init_steps::redis::RedisWait::new("cache:6379").password_from_value("redis.password");
     /// ```
     #[must_use]
-    pub fn password_from_value(mut self, path: impl Into<String>) -> Self {
+    pub fn password_from_value(mut self, path: impl Into<ValuePath>) -> Self {
         self.password = Some(PasswordSource::Value(path.into()));
         self
     }
@@ -203,18 +208,7 @@ impl RedisWait {
                 ))
             })?,
             Some(PasswordSource::Value(path)) => {
-                let mut parts = path.split('.');
-                let root = ctx.value(parts.next().unwrap_or_default());
-                let value = root.and_then(|v| parts.try_fold(v, |v, p| v.get(p).cloned()));
-                match value {
-                    Some(v) => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                    None => {
-                        return Err(StepError::permanent(format!(
-                            "{}: no value published as {path:?}",
-                            self.name
-                        )));
-                    }
-                }
+                path.text(ctx).map_err(|e| e.context(&self.name))?
             }
         };
         ctx.register_secret(&password);
@@ -338,6 +332,22 @@ impl Step for RedisWait {
         &self.name
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
+    /// The password's published value, or its environment variable (guarded: `validate`
+    /// checks it is set and names the step; declared for the dry run).
+    fn reads(&self) -> Vec<Reference> {
+        match &self.password {
+            Some(PasswordSource::Value(path)) if path.check().is_ok() => {
+                vec![path.reference("password")]
+            }
+            Some(PasswordSource::Env(var)) => vec![Reference::env(var).at("password").guarded()],
+            _ => Vec::new(),
+        }
+    }
+
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.host_port()?;
         if let Some(PasswordSource::Env(var)) = &self.password
@@ -348,13 +358,8 @@ impl Step for RedisWait {
                 self.name
             )));
         }
-        if let Some(PasswordSource::Value(path)) = &self.password
-            && path.split('.').any(str::is_empty)
-        {
-            return Err(StepError::invalid(format!(
-                "{}: value path {path:?}: expected names separated by dots",
-                self.name
-            )));
+        if let Some(PasswordSource::Value(path)) = &self.password {
+            path.check().map_err(|e| e.context(&self.name))?;
         }
         if self.user.is_some() && self.password.is_none() {
             return Err(StepError::invalid(format!(

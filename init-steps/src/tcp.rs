@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Policy, Publication, Step, StepError, ValidateContext, async_trait};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -217,6 +217,10 @@ impl TcpWait {
 impl Step for TcpWait {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {

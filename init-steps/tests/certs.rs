@@ -55,8 +55,8 @@ async fn joins_the_system_bundle_files_and_published_values() {
     let step = CaBundle::new(&dest)
         .system_bundle(&system)
         .pem_file(&corp)
-        .published_pointer("pki", "/issuing_ca")
-        .published_pointer("pki", "/ca_chain");
+        .published("pki.issuing_ca")
+        .published("pki.ca_chain");
     step.validate(&ValidateContext::process()).unwrap();
     step.run(&ctx).await.unwrap();
 
@@ -227,19 +227,19 @@ async fn a_missing_published_value_is_permanent() {
     assert_eq!(
         err.to_string(),
         format!(
-            "ca-bundle:{}: no value is published under \"vault-ca\"",
+            "ca-bundle:{}: values.vault-ca is not published",
             dest.display()
         )
     );
     let err = CaBundle::new(&dest)
         .without_system_bundle()
-        .published_pointer("pki", "/serial")
+        .published("pki.serial")
         .run(&ctx)
         .await
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "value \"pki\" at /serial: expected a PEM string or an array of them"
+        "values.pki.serial: expected a PEM string or an array of them"
     );
 }
 

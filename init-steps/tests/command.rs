@@ -262,7 +262,7 @@ async fn a_value_that_was_not_published_is_a_permanent_error() {
     assert!(err.is_permanent());
     assert_eq!(
         err.to_string(),
-        "environment variable DB_PASSWORD: no value published as \"db.password\""
+        "environment variable DB_PASSWORD: values.db.password is not published"
     );
 }
 

@@ -280,8 +280,7 @@ async fn write_file_from_a_secret_value_is_0600() {
     ctx.publish("settings", json!({ "a": [1, "two"] }));
 
     let password = dir.path().join("password");
-    WriteFile::value(&password, "db")
-        .pointer("/password")
+    WriteFile::value(&password, "db.password")
         .run(&ctx)
         .await
         .unwrap();
@@ -298,7 +297,7 @@ async fn write_file_from_a_secret_value_is_0600() {
 }
 
 #[tokio::test]
-async fn write_file_names_a_missing_value_or_pointer() {
+async fn write_file_names_a_missing_value_or_key() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("x");
     let ctx = Context::new();
@@ -310,31 +309,27 @@ async fn write_file_names_a_missing_value_or_pointer() {
     assert!(err.is_permanent());
     assert_eq!(
         err.to_string(),
-        format!(
-            "write:{}: no value is published under \"vault\"",
-            dest.display()
-        )
+        format!("write:{}: values.vault is not published", dest.display())
     );
-    let err = WriteFile::value(&dest, "db")
-        .pointer("/password")
+    let err = WriteFile::value(&dest, "db.password")
         .run(&ctx)
         .await
         .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
-            "write:{}: value \"db\" has nothing at /password",
+            "write:{}: values.db.password is not published",
             dest.display()
         )
     );
-    let err = WriteFile::value(&dest, "db")
-        .pointer("password")
+    let err = WriteFile::value(&dest, "db..password")
         .validate(&ValidateContext::process())
         .unwrap_err();
+    assert!(err.is_invalid());
     assert_eq!(
         err.to_string(),
         format!(
-            "write:{}: pointer \"password\": expected a JSON pointer such as \"/password\"",
+            "write:{}: value path \"db..password\": expected names separated by dots",
             dest.display()
         )
     );

@@ -651,14 +651,17 @@ async fn kv_v1_reads_the_whole_secret_or_the_chosen_fields() {
         &format!("{mount}/app/api"),
         json!({"key": "k-1", "region": "eu", "extra": "x"}),
     );
+    let some = KvRead::v1(&mount, "app/api")
+        .fields(["key", "region"])
+        .publish_secret("some");
+    // The data-flow check knows the chosen fields: they are the published keys.
+    assert_eq!(
+        some.publishes().unwrap()[0].to_string(),
+        "values.some{key,region}"
+    );
     let plan = Plan::new("p")
         .step(KvRead::v1(&mount, "app/api").publish_secret("all"))
-        .step(
-            KvRead::v1(&mount, "app/api")
-                .fields(["key", "region"])
-                .publish_secret("some")
-                .named("some"),
-        );
+        .step(some.named("some"));
     // No login step: VAULT_TOKEN is used.
     let ctx = env(&bao.addr(), &[("VAULT_TOKEN", bao.root_token())]);
     let report = plan.run(&ctx).await;
@@ -966,19 +969,19 @@ async fn pki_issue_writes_a_certificate_that_verifies_against_the_chain_with_its
     let tls = dir.path().join("tls");
     let (logs, guard) = logs::capture();
     let ctx = env(&bao.addr(), &[("VAULT_TOKEN", &token)]);
+    let issue = PkiIssue::new("orders", "orders.prod.svc")
+        .mount(&mount)
+        .alt_names(["api.orders.prod.svc"])
+        .ip_sans(["127.0.0.1"])
+        .ttl(Duration::from_secs(3600))
+        .certificate_file(tls.join("tls.crt"))
+        .private_key_file(tls.join("tls.key"))
+        .ca_chain_file(tls.join("ca.crt"))
+        .publish("tls");
+    let declared = issue.publishes().unwrap();
     let report = Plan::new("p")
         .step(Vault::from_env().token_login())
-        .step(
-            PkiIssue::new("orders", "orders.prod.svc")
-                .mount(&mount)
-                .alt_names(["api.orders.prod.svc"])
-                .ip_sans(["127.0.0.1"])
-                .ttl(Duration::from_secs(3600))
-                .certificate_file(tls.join("tls.crt"))
-                .private_key_file(tls.join("tls.key"))
-                .ca_chain_file(tls.join("ca.crt"))
-                .publish("tls"),
-        )
+        .step(issue)
         .run(&ctx)
         .await;
     drop(guard);
@@ -1022,6 +1025,13 @@ async fn pki_issue_writes_a_certificate_that_verifies_against_the_chain_with_its
         published["certificate"].as_str().unwrap().trim(),
         cert.trim()
     );
+    // What the step declares for the data-flow check is what it publishes.
+    let keys: std::collections::BTreeSet<String> =
+        published.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(declared[0].name(), "tls");
+    assert_eq!(declared[0].keys(), Some(&keys));
+    assert_eq!(declared[1].name(), "tls_key");
+    assert!(ctx.value("tls_key").unwrap().is_string());
     assert!(!ctx.is_secret("tls"));
     assert!(ctx.is_secret("tls_key"));
     let expiration = published["expiration"].as_i64().unwrap();

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use init_core::{Context, StepError};
+use init_core::{Context, Reference, StepError, ValuePath};
 
 use crate::db_tls::TlsMode;
 
@@ -34,8 +34,8 @@ pub(crate) enum Source {
     Literal(String),
     /// An environment variable of the plan's environment.
     Env(String),
-    /// A dotted path into the published values (`db.password`).
-    Value(String),
+    /// A published value (`db.password`).
+    Value(ValuePath),
 }
 
 /// The parts of a `postgres://` URL.
@@ -101,6 +101,27 @@ impl ConnectSpec {
             ca_file: None,
             connect_timeout: Duration::from_secs(3),
         }
+    }
+
+    /// What the connection reads: the published values of a user name or password, and the
+    /// environment variables it requires. Those are guarded: validation checks them itself (see
+    /// [`resolve_env`](Self::resolve_env)), naming the step, and a second message would say
+    /// the same; they are declared for the dry run.
+    pub(crate) fn reads(&self) -> Vec<Reference> {
+        let mut reads = Vec::new();
+        if let Origin::UrlEnv(var) = &self.origin {
+            reads.push(Reference::env(var).at("url").guarded());
+        }
+        for (what, source) in [("user", &self.user), ("password", &self.password)] {
+            match source {
+                Some(Source::Env(var)) => reads.push(Reference::env(var).at(what).guarded()),
+                Some(Source::Value(path)) if path.check().is_ok() => {
+                    reads.push(path.reference(what));
+                }
+                _ => {}
+            }
+        }
+        reads
     }
 
     /// How the step's name shows the server: `db:5432`, `db:5432/orders`, `$DATABASE_URL`.
@@ -245,25 +266,9 @@ fn lookup(
             StepError::invalid(format!("{what}: environment variable {var} is not set"))
         }),
         Source::Value(path) => {
-            if path.split('.').any(str::is_empty) {
-                return Err(StepError::invalid(format!(
-                    "{what}: value path {path:?}: expected names separated by dots"
-                )));
-            }
+            path.check().map_err(|e| e.context(what))?;
             let Some(ctx) = ctx else { return Ok(None) };
-            let mut parts = path.split('.');
-            let first = parts.next().unwrap_or_default();
-            let value = ctx
-                .value(first)
-                .and_then(|root| parts.try_fold(root, |v, part| v.get(part).cloned()));
-            match value {
-                Some(v) => Ok(Some(
-                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                )),
-                None => Err(StepError::permanent(format!(
-                    "{what}: no value published as {path:?}"
-                ))),
-            }
+            path.text(ctx).map(Some).map_err(|e| e.context(what))
         }
     }
 }

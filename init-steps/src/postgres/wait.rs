@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use init_core::{Context, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{
+    Context, Policy, Publication, Reference, Step, StepError, ValidateContext, ValuePath,
+    async_trait,
+};
 use tokio_postgres::Client;
 
 use super::TlsMode;
@@ -180,25 +183,28 @@ impl PostgresWait {
         self
     }
 
-    /// The user name from a published value, a dotted path such as `db.username`.
+    /// The user name from a published value, a [`ValuePath`] such as `db.username` (declared
+    /// as a read, so [`Plan::validate`](init_core::Plan::validate) checks an earlier step
+    /// publishes it).
     ///
     /// ```
     /// let wait = init_steps::postgres::PostgresWait::new("db").user_from_value("db.username");
     /// ```
     #[must_use]
-    pub fn user_from_value(mut self, path: impl Into<String>) -> Self {
+    pub fn user_from_value(mut self, path: impl Into<ValuePath>) -> Self {
         self.spec.user = Some(Source::Value(path.into()));
         self
     }
 
-    /// The password from a published value, a dotted path such as `db.password` (a secret
-    /// published by [`KvRead`](crate::vault::KvRead), say).
+    /// The password from a published value, a [`ValuePath`] such as `db.password` (a secret
+    /// published by [`KvRead`](crate::vault::KvRead), say; declared as a read, so
+    /// [`Plan::validate`](init_core::Plan::validate) checks an earlier step publishes it).
     ///
     /// ```
     /// let wait = init_steps::postgres::PostgresWait::new("db").password_from_value("db.password");
     /// ```
     #[must_use]
-    pub fn password_from_value(mut self, path: impl Into<String>) -> Self {
+    pub fn password_from_value(mut self, path: impl Into<ValuePath>) -> Self {
         self.spec.password = Some(Source::Value(path.into()));
         self
     }
@@ -335,6 +341,14 @@ impl PostgresWait {
 impl Step for PostgresWait {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
+    fn reads(&self) -> Vec<Reference> {
+        self.spec.reads()
     }
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -325,6 +325,10 @@ impl Step for KubernetesLogin {
         LOGIN_STEP
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.vault.validate(cx)?;
         validate_non_empty(&self.role, "vault kubernetes role")?;
@@ -531,6 +535,10 @@ impl Step for AppRoleLogin {
         LOGIN_STEP
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.vault.validate(cx)?;
         validate_non_empty(&self.role_id, "vault approle role_id")?;
@@ -625,6 +633,10 @@ impl Step for JwtLogin {
         LOGIN_STEP
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.vault.validate(cx)?;
         validate_non_empty(&self.role, "vault jwt role")?;
@@ -673,6 +685,10 @@ pub struct TokenLogin {
 impl Step for TokenLogin {
     fn name(&self) -> &str {
         LOGIN_STEP
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
     }
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
@@ -755,6 +771,10 @@ impl VaultRevoke {
 impl Step for VaultRevoke {
     fn name(&self) -> &str {
         "vault-revoke"
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {

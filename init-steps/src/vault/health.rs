@@ -1,6 +1,8 @@
 //! `VaultReady`: waits until `sys/health` says Vault is initialized, unsealed and active.
 
-use init_core::{Context, ErrorClass, Policy, Step, StepError, ValidateContext, async_trait};
+use init_core::{
+    Context, ErrorClass, Policy, Publication, Step, StepError, ValidateContext, async_trait,
+};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -101,6 +103,10 @@ impl Default for VaultReady {
 impl Step for VaultReady {
     fn name(&self) -> &str {
         "vault-ready"
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
     }
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {

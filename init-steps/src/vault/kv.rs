@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value};
 
@@ -318,6 +318,10 @@ impl KvRead {
 impl Step for KvRead {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(self.out.publications())
     }
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use init_core::{Context, StepError};
+use init_core::{Context, Publication, StepError};
 use serde_json::{Map, Value};
 
 use super::files::{FileOut, write_all};
@@ -80,6 +80,18 @@ impl SecretOutputs {
     /// The name the data is published under, if any.
     pub(crate) fn published(&self) -> Option<&str> {
         self.publish.as_deref()
+    }
+
+    /// What the step publishes: its name, with the chosen fields as keys when they were given
+    /// (without, the secret's keys are known only when it is read).
+    pub(crate) fn publications(&self) -> Vec<Publication> {
+        self.publish
+            .iter()
+            .map(|name| match &self.fields {
+                Some(fields) => Publication::new(name.as_str()).with_keys(fields.iter().cloned()),
+                None => Publication::new(name.as_str()),
+            })
+            .collect()
     }
 
     pub(crate) fn write_field(&mut self, field: String, path: PathBuf) {

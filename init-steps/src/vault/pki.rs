@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -14,6 +14,16 @@ use super::client::{ApiPath, VaultSession, string_list, validate_path};
 use super::files::{FileOut, write_all};
 use crate::atomic::{self, validate_mode};
 use crate::atomic_set::{self, SetFile};
+
+/// The keys of the public value [`PkiIssue::publish`] publishes (the private key is published
+/// on its own, as `<name>_key`).
+const PUBLISHED_KEYS: [&str; 5] = [
+    "certificate",
+    "issuing_ca",
+    "ca_chain",
+    "serial_number",
+    "expiration",
+];
 
 /// The longest `ttl` asked for: far past any role's `max_ttl`, well inside what Vault parses
 /// (Go's durations end at 292 years).
@@ -334,6 +344,16 @@ impl Step for PkiIssue {
         &self.name
     }
 
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        let publications = self.publish.iter().flat_map(|name| {
+            [
+                Publication::new(name.as_str()).with_keys(PUBLISHED_KEYS),
+                Publication::new(format!("{name}_key")),
+            ]
+        });
+        Some(publications.collect())
+    }
+
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         VaultSession::check_environment(cx)?;
         let subject = self.subject();
@@ -480,12 +500,19 @@ impl Step for PkiIssue {
         write_files(&self.name, files).await?;
 
         if let Some(name) = &self.publish {
-            let mut public = Map::new();
-            public.insert("certificate".into(), certificate.into());
-            public.insert("issuing_ca".into(), issuing_ca.into());
-            public.insert("ca_chain".into(), ca_chain.into());
-            public.insert("serial_number".into(), serial.into());
-            public.insert("expiration".into(), expiration.into());
+            // In the order of `PUBLISHED_KEYS`, which the step declares it publishes.
+            let values: [Value; 5] = [
+                certificate.into(),
+                issuing_ca.into(),
+                ca_chain.into(),
+                serial.into(),
+                expiration.into(),
+            ];
+            let public: Map<String, Value> = PUBLISHED_KEYS
+                .iter()
+                .map(|key| (*key).to_owned())
+                .zip(values)
+                .collect();
             ctx.publish(name.clone(), Value::Object(public));
             ctx.publish_secret(format!("{name}_key"), private_key);
         }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use init_core::{Context, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -228,6 +228,10 @@ impl VaultRead {
 impl Step for VaultRead {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(self.out.publications())
     }
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
