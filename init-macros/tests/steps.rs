@@ -458,8 +458,8 @@ impl Step for Reader {
         "reader"
     }
 
-    fn reads(&self) -> Vec<initkit::core::Reference> {
-        vec![initkit::core::Reference::value(self.0).at("app.toml.j2:1")]
+    fn reads(&self) -> Vec<initkit::Reference> {
+        vec![initkit::Reference::value(self.0).at("app.toml.j2:1")]
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {

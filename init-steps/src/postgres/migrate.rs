@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use init_core::{
-    Context, ErrorClass, Policy, Reference, Step, StepError, ValidateContext, async_trait,
+    Context, ErrorClass, Policy, Reference, Step, StepError, ValidateContext, ValuePath,
+    async_trait,
 };
 use refinery_core::error::Kind;
 use refinery_core::{Migration, Runner};
@@ -201,7 +202,7 @@ impl PostgresMigrate {
     /// let migrate = init_steps::postgres::PostgresMigrate::new("db").user_from_value("db.username");
     /// ```
     #[must_use]
-    pub fn user_from_value(mut self, path: impl Into<String>) -> Self {
+    pub fn user_from_value(mut self, path: impl Into<ValuePath>) -> Self {
         self.spec.user = Some(Source::Value(path.into()));
         self
     }
@@ -212,7 +213,7 @@ impl PostgresMigrate {
     /// let migrate = init_steps::postgres::PostgresMigrate::new("db").password_from_value("db.password");
     /// ```
     #[must_use]
-    pub fn password_from_value(mut self, path: impl Into<String>) -> Self {
+    pub fn password_from_value(mut self, path: impl Into<ValuePath>) -> Self {
         self.spec.password = Some(Source::Value(path.into()));
         self
     }
@@ -518,15 +519,7 @@ impl Step for PostgresMigrate {
     }
 
     fn reads(&self) -> Vec<Reference> {
-        [&self.spec.user, &self.spec.password]
-            .into_iter()
-            .flatten()
-            .filter_map(|source| match source {
-                Source::Value(path) => Some(Reference::value(path)),
-                Source::Env(var) => Some(Reference::env(var)),
-                Source::Literal(_) => None,
-            })
-            .collect()
+        self.spec.reads()
     }
 
     fn policy(&self) -> Policy {
