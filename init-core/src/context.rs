@@ -467,6 +467,7 @@ impl Context {
     /// child.cancellation().cancel();
     /// assert!(!ctx.cancellation().is_cancelled());
     /// ```
+    #[must_use]
     pub fn child(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),

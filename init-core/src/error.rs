@@ -150,6 +150,7 @@ impl StepError {
     ///     .with_source(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
     /// assert_eq!(err.to_string(), "/config/app.toml: permission denied");
     /// ```
+    #[must_use]
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.source = Some(source.into());
         self
@@ -165,6 +166,7 @@ impl StepError {
     /// let err = init_core::StepError::transient("busy (503)").with_retry_after(Duration::from_secs(2));
     /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
     /// ```
+    #[must_use]
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
         self.retry_after = Some(delay);
         self
@@ -183,6 +185,7 @@ impl StepError {
     ///     .with_poll_after(Duration::from_millis(10));
     /// assert_eq!(err.poll_after(), Some(Duration::from_millis(10)));
     /// ```
+    #[must_use]
     pub fn with_poll_after(mut self, delay: Duration) -> Self {
         self.poll_after = Some(delay);
         self
@@ -194,6 +197,7 @@ impl StepError {
     /// let err = init_core::StepError::permanent("not found (404)").context("secret/orders/db");
     /// assert_eq!(err.to_string(), "secret/orders/db: not found (404)");
     /// ```
+    #[must_use]
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         self.message = if self.message.is_empty() {
             context.to_string()

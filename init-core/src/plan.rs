@@ -91,6 +91,7 @@ impl Plan {
     /// let plan = Plan::new("p").step(Noop);
     /// assert_eq!(plan.step_names(), ["noop"]);
     /// ```
+    #[must_use]
     pub fn step(mut self, step: impl Step + 'static) -> Self {
         // A step given already boxed is kept as it is, not boxed again.
         self.stages
@@ -122,6 +123,7 @@ impl Plan {
     ///     .concurrently([Noop("a").boxed(), Noop("b").boxed()]);
     /// assert_eq!(plan.step_names(), ["redis", "login", "other", "a", "b"]);
     /// ```
+    #[must_use]
     pub fn concurrently(mut self, group: impl Group) -> Self {
         self.stages.push(Stage::Group(group.into_members()));
         self
@@ -136,6 +138,7 @@ impl Plan {
     /// let plan = init_core::Plan::new("p").with_deadline(Duration::from_secs(120));
     /// assert_eq!(plan.deadline(), Some(Duration::from_secs(120)));
     /// ```
+    #[must_use]
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
@@ -148,6 +151,7 @@ impl Plan {
     /// let plan = init_core::Plan::new("p").with_state_dir("/run/initkit");
     /// assert_eq!(plan.state_dir().unwrap(), std::path::Path::new("/run/initkit"));
     /// ```
+    #[must_use]
     pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
         self

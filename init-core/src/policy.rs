@@ -97,6 +97,7 @@ impl Retry {
     /// let retry = init_core::Retry::new().with_initial_delay(Duration::from_secs(1));
     /// assert_eq!(retry.initial_delay(), Duration::from_secs(1));
     /// ```
+    #[must_use]
     pub const fn with_initial_delay(mut self, delay: Duration) -> Self {
         self.initial_delay = delay;
         self
@@ -109,6 +110,7 @@ impl Retry {
     /// let retry = init_core::Retry::new().with_max_delay(Duration::from_secs(30));
     /// assert_eq!(retry.max_delay(), Duration::from_secs(30));
     /// ```
+    #[must_use]
     pub const fn with_max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
@@ -120,6 +122,7 @@ impl Retry {
     /// let retry = init_core::Retry::new().with_multiplier(1.5);
     /// assert_eq!(retry.multiplier(), 1.5);
     /// ```
+    #[must_use]
     pub const fn with_multiplier(mut self, multiplier: f32) -> Self {
         self.multiplier = multiplier;
         self
@@ -130,6 +133,7 @@ impl Retry {
     /// ```
     /// assert_eq!(init_core::Retry::new().with_max_attempts(3).max_attempts(), Some(3));
     /// ```
+    #[must_use]
     pub const fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = Some(attempts);
         self
@@ -140,6 +144,7 @@ impl Retry {
     /// ```
     /// assert_eq!(init_core::Retry::new().without_max_attempts().max_attempts(), None);
     /// ```
+    #[must_use]
     pub const fn without_max_attempts(mut self) -> Self {
         self.max_attempts = None;
         self
@@ -150,6 +155,7 @@ impl Retry {
     /// ```
     /// assert!(!init_core::Retry::new().without_jitter().has_jitter());
     /// ```
+    #[must_use]
     pub const fn without_jitter(mut self) -> Self {
         self.jitter = false;
         self
@@ -163,6 +169,7 @@ impl Retry {
     /// let b: Vec<_> = retry.delays().collect();
     /// assert_eq!(a, b);
     /// ```
+    #[must_use]
     pub const fn with_jitter_seed(mut self, seed: u64) -> Self {
         self.jitter = true;
         self.jitter_seed = Some(seed);
@@ -401,6 +408,7 @@ impl Policy {
     /// let p = init_core::Policy::new().with_retry(init_core::Retry::never());
     /// assert_eq!(p.retry().max_attempts(), Some(1));
     /// ```
+    #[must_use]
     pub const fn with_retry(mut self, retry: Retry) -> Self {
         self.retry = retry;
         self
@@ -413,6 +421,7 @@ impl Policy {
     /// let p = init_core::Policy::new().with_attempt_timeout(Duration::from_secs(2));
     /// assert_eq!(p.attempt_timeout(), Some(Duration::from_secs(2)));
     /// ```
+    #[must_use]
     pub const fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
         self
@@ -423,6 +432,7 @@ impl Policy {
     /// ```
     /// assert_eq!(init_core::Policy::wait().without_attempt_timeout().attempt_timeout(), None);
     /// ```
+    #[must_use]
     pub const fn without_attempt_timeout(mut self) -> Self {
         self.attempt_timeout = None;
         self
@@ -437,6 +447,7 @@ impl Policy {
     /// let p = init_core::Policy::new().with_timeout(Duration::from_secs(30));
     /// assert_eq!(p.timeout(), Some(Duration::from_secs(30)));
     /// ```
+    #[must_use]
     pub const fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -448,6 +459,7 @@ impl Policy {
     /// use init_core::{OnFailure, Policy};
     /// assert_eq!(Policy::new().with_on_failure(OnFailure::Continue).on_failure(), OnFailure::Continue);
     /// ```
+    #[must_use]
     pub const fn with_on_failure(mut self, on_failure: OnFailure) -> Self {
         self.on_failure = on_failure;
         self
@@ -459,6 +471,7 @@ impl Policy {
     /// ```
     /// assert!(init_core::Policy::new().with_once(true).once());
     /// ```
+    #[must_use]
     pub const fn with_once(mut self, once: bool) -> Self {
         self.once = once;
         self
