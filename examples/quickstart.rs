@@ -67,13 +67,12 @@ fn main() -> ExitCode {
 
     let plan = Plan::new("quickstart")
         .with_deadline(Duration::from_secs(30))
-        .concurrently([
+        .concurrently((
             TcpWait::new(address.clone())
                 .named("database")
-                .timeout(Duration::from_secs(10))
-                .boxed(),
-            generate_password.boxed(),
-        ])
+                .timeout(Duration::from_secs(10)),
+            generate_password,
+        ))
         .step(publish_settings)
         .step(Render::file(&template, &config).named("config"));
 

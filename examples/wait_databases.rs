@@ -32,10 +32,7 @@ fn main() -> ExitCode {
             if std::env::var_os("REDIS_PASSWORD").is_some() {
                 redis = redis.password_from_env("REDIS_PASSWORD");
             }
-            plan.concurrently([
-                postgres.boxed(),
-                redis.timeout(Duration::from_secs(120)).boxed(),
-            ])
+            plan.concurrently((postgres, redis.timeout(Duration::from_secs(120))))
         }
         Err(_) => plan.step(postgres),
     };
