@@ -220,6 +220,15 @@ impl fmt::Display for Reference {
     }
 }
 
+/// Who reads a reference, which says where its value must come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reader {
+    /// A step: from a step that runs before it.
+    Step,
+    /// The program `run_main_then_exec` execs: from any step of the plan.
+    Program,
+}
+
 /// What the steps before a point of the plan have published, as far as they said.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Available {
@@ -262,6 +271,7 @@ impl Available {
         &self,
         reference: &Reference,
         env: &BTreeMap<String, String>,
+        reader: Reader,
     ) -> Option<String> {
         if reference.guarded {
             return None;
@@ -293,8 +303,12 @@ impl Available {
                     let hint = closest(name, self.names.keys().map(String::as_str))
                         .map(|c| format!(" (did you mean values.{c}?)"))
                         .unwrap_or_default();
+                    let publishers = match reader {
+                        Reader::Step => "any step before this one",
+                        Reader::Program => "any step of the plan",
+                    };
                     return Some(format!(
-                        "{at}{reference} is not published by any step before this one{hint}"
+                        "{at}{reference} is not published by {publishers}{hint}"
                     ));
                 };
                 let (Some(keys), Some(key)) = (keys, reference.path.get(1)) else {
@@ -372,15 +386,20 @@ mod tests {
         ]));
         let reference = Reference::value("db.pasword").at("app.toml.j2:3");
         assert_eq!(
-            available.check(&reference, &env(&[])).unwrap(),
+            available
+                .check(&reference, &env(&[]), Reader::Step)
+                .unwrap(),
             "app.toml.j2:3: values.db.pasword: values.db has no key \"pasword\" (it has: \
              password, username) (did you mean values.db.password?)"
         );
         assert_eq!(
-            available.check(&Reference::value("db.password"), &env(&[])),
+            available.check(&Reference::value("db.password"), &env(&[]), Reader::Step),
             None
         );
-        assert_eq!(available.check(&reference.guarded(), &env(&[])), None);
+        assert_eq!(
+            available.check(&reference.guarded(), &env(&[]), Reader::Step),
+            None
+        );
     }
 
     #[test]
@@ -389,12 +408,12 @@ mod tests {
         available.add(Some(vec![Publication::new("db").with_keys(["password"])]));
         available.add(None);
         assert_eq!(
-            available.check(&Reference::value("anything"), &env(&[])),
+            available.check(&Reference::value("anything"), &env(&[]), Reader::Step),
             None
         );
         assert!(
             available
-                .check(&Reference::value("db.user"), &env(&[]))
+                .check(&Reference::value("db.user"), &env(&[]), Reader::Step)
                 .is_some()
         );
     }
@@ -405,7 +424,7 @@ mod tests {
         available.add(Some(vec![Publication::new("db").with_keys(["password"])]));
         available.add(Some(vec![Publication::new("db")]));
         assert_eq!(
-            available.check(&Reference::value("db.user"), &env(&[])),
+            available.check(&Reference::value("db.user"), &env(&[]), Reader::Step),
             None
         );
     }
@@ -417,6 +436,7 @@ mod tests {
             .check(
                 &Reference::env("DB_HOTS"),
                 &env(&[("DB_HOST", "pg"), ("HOME", "/")]),
+                Reader::Step,
             )
             .unwrap();
         assert_eq!(
@@ -424,7 +444,11 @@ mod tests {
             "env.DB_HOTS is not set in the environment (did you mean env.DB_HOST?)"
         );
         assert_eq!(
-            available.check(&Reference::env("HOME"), &env(&[("HOME", "/")])),
+            available.check(
+                &Reference::env("HOME"),
+                &env(&[("HOME", "/")]),
+                Reader::Step
+            ),
             None
         );
     }
@@ -435,9 +459,20 @@ mod tests {
         available.add(Some(vec![Publication::new("settings")]));
         assert_eq!(
             available
-                .check(&Reference::value("db.password"), &env(&[]))
+                .check(&Reference::value("db.password"), &env(&[]), Reader::Step)
                 .unwrap(),
             "values.db.password is not published by any step before this one"
+        );
+    }
+
+    #[test]
+    fn a_program_read_says_no_step_of_the_plan_published_it() {
+        let available = Available::default();
+        assert_eq!(
+            available
+                .check(&Reference::value("db.password"), &env(&[]), Reader::Program)
+                .unwrap(),
+            "values.db.password is not published by any step of the plan"
         );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::context::Context;
-use crate::dataflow::{Available, Publication};
+use crate::dataflow::{Available, Publication, Reader, Reference};
 use crate::duration::{EXPECTED, MAX_DURATION};
 use crate::exec_env::ExecEnv;
 use crate::secret_env::SecretEnv;
@@ -91,18 +91,9 @@ pub(crate) fn problems(parts: &Parts<'_>, ctx: &Context) -> Vec<String> {
             }
         }
     }
+    // The program runs after the whole plan, not after one step.
     let exec_reads = parts.exec_env.reads();
-    if !exec_reads.is_empty() {
-        let env = check.env.get_or_insert_with(|| check.cx.env_vars());
-        for reference in &exec_reads {
-            if let Some(problem) = available.check(reference, env) {
-                // The program runs after the whole plan, not after one step.
-                check
-                    .problems
-                    .push(problem.replace("any step before this one", "any step of the plan"));
-            }
-        }
-    }
+    check.reads(&exec_reads, &available, Reader::Program, "");
     check.problems
 }
 
@@ -146,15 +137,26 @@ impl<'a> Checker<'a> {
                  (Plan::with_state_dir)"
             ));
         }
-        let reads = step.reads();
-        if !reads.is_empty() {
-            let env = self.env.get_or_insert_with(|| self.cx.env_vars());
-            for reference in &reads {
-                if let Some(problem) = available.check(reference, env) {
-                    self.problems.push(format!("step \"{name}\": {problem}"));
-                }
+        self.reads(
+            &step.reads(),
+            available,
+            Reader::Step,
+            &format!("step \"{name}\": "),
+        );
+        available.add(step.publishes());
+    }
+
+    /// Checks `reads` against `available` and the environment (read once, at the first read),
+    /// each problem after `prefix`.
+    fn reads(&mut self, reads: &[Reference], available: &Available, reader: Reader, prefix: &str) {
+        if reads.is_empty() {
+            return;
+        }
+        let env = self.env.get_or_insert_with(|| self.cx.env_vars());
+        for reference in reads {
+            if let Some(problem) = available.check(reference, env, reader) {
+                self.problems.push(format!("{prefix}{problem}"));
             }
         }
-        available.add(step.publishes());
     }
 }
