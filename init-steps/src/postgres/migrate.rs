@@ -14,6 +14,7 @@ use tokio_postgres::Client;
 
 use super::TlsMode;
 use super::classify::{classify, sqlstate_class};
+use super::connection::connection_builder;
 use super::migrations::Source as Migrations;
 use super::session;
 use super::settings::{ConnectSpec, Origin, Source, UrlParts, parse_address};
@@ -113,6 +114,8 @@ pub struct PostgresMigrate {
     statement_timeout: Option<Duration>,
 }
 
+connection_builder!(PostgresMigrate, "migrate postgres", "Migrates");
+
 impl PostgresMigrate {
     fn with_origin(origin: Origin) -> Self {
         let spec = ConnectSpec::new(origin);
@@ -125,145 +128,6 @@ impl PostgresMigrate {
             lock_timeout: None,
             statement_timeout: None,
         }
-    }
-
-    /// Migrates the server at `host`, `host:port` or `[ipv6]:port` (port 5432 by default).
-    ///
-    /// ```
-    /// use init_core::Step;
-    /// use init_steps::postgres::PostgresMigrate;
-    ///
-    /// let migrate = PostgresMigrate::new("db").database("orders").dir("/migrations");
-    /// assert_eq!(migrate.name(), "migrate postgres db:5432");
-    /// ```
-    pub fn new(address: impl AsRef<str>) -> Self {
-        Self::with_origin(Origin::Address(parse_address(address.as_ref())))
-    }
-
-    /// Migrates the database of a `postgres://user:password@host:port/database` URL (as
-    /// [`PostgresWait::url`](super::PostgresWait::url)); its password is registered as a secret.
-    ///
-    /// ```
-    /// use init_steps::postgres::PostgresMigrate;
-    /// let migrate = PostgresMigrate::url("postgres://app:s3cret-pass@db/orders").dir("/migrations");
-    /// assert!(!format!("{migrate:?}").contains("s3cret-pass"));
-    /// ```
-    pub fn url(url: impl AsRef<str>) -> Self {
-        Self::with_origin(Origin::Url(Box::new(UrlParts::parse(url.as_ref()))))
-    }
-
-    /// Migrates the database of the URL in environment variable `var` (checked at validation).
-    ///
-    /// ```
-    /// use init_core::Step;
-    /// use init_steps::postgres::PostgresMigrate;
-    /// let migrate = PostgresMigrate::url_from_env("DATABASE_URL").dir("/migrations");
-    /// assert_eq!(migrate.name(), "migrate postgres $DATABASE_URL");
-    /// ```
-    pub fn url_from_env(var: impl Into<String>) -> Self {
-        Self::with_origin(Origin::UrlEnv(var.into()))
-    }
-
-    /// Migrates the database libpq's `PG*` variables name (as
-    /// [`PostgresWait::from_env`](super::PostgresWait::from_env)).
-    ///
-    /// ```
-    /// let migrate = init_steps::postgres::PostgresMigrate::from_env().dir("/migrations");
-    /// ```
-    pub fn from_env() -> Self {
-        Self::with_origin(Origin::Env)
-    }
-
-    /// The database to migrate (overrides the URL's and `PGDATABASE`).
-    ///
-    /// ```
-    /// let migrate = init_steps::postgres::PostgresMigrate::new("db").database("orders");
-    /// ```
-    #[must_use]
-    pub fn database(mut self, database: impl Into<String>) -> Self {
-        self.spec.database = Some(database.into());
-        self
-    }
-
-    /// The user to log in as.
-    ///
-    /// ```
-    /// let migrate = init_steps::postgres::PostgresMigrate::new("db").user("orders_owner");
-    /// ```
-    #[must_use]
-    pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.spec.user = Some(Source::Literal(user.into()));
-        self
-    }
-
-    /// The user name from a published value, a dotted path such as `db.username`.
-    ///
-    /// ```
-    /// let migrate = init_steps::postgres::PostgresMigrate::new("db").user_from_value("db.username");
-    /// ```
-    #[must_use]
-    pub fn user_from_value(mut self, path: impl Into<ValuePath>) -> Self {
-        self.spec.user = Some(Source::Value(path.into()));
-        self
-    }
-
-    /// The password from a published value, a dotted path such as `db.password`.
-    ///
-    /// ```
-    /// let migrate = init_steps::postgres::PostgresMigrate::new("db").password_from_value("db.password");
-    /// ```
-    #[must_use]
-    pub fn password_from_value(mut self, path: impl Into<ValuePath>) -> Self {
-        self.spec.password = Some(Source::Value(path.into()));
-        self
-    }
-
-    /// The password from environment variable `var` (checked at validation).
-    ///
-    /// ```
-    /// let migrate = init_steps::postgres::PostgresMigrate::new("db").password_from_env("DB_PASSWORD");
-    /// ```
-    #[must_use]
-    pub fn password_from_env(mut self, var: impl Into<String>) -> Self {
-        self.spec.password = Some(Source::Env(var.into()));
-        self
-    }
-
-    /// Whether and how to use TLS (overrides the URL's `sslmode` and `PGSSLMODE`).
-    ///
-    /// ```
-    /// use init_steps::postgres::{PostgresMigrate, TlsMode};
-    /// let migrate = PostgresMigrate::new("db").tls(TlsMode::Require);
-    /// ```
-    #[must_use]
-    pub fn tls(mut self, mode: TlsMode) -> Self {
-        self.spec.tls = Some(mode);
-        self
-    }
-
-    /// The PEM file of the CA that signed the server's certificate, for
-    /// [`TlsMode::VerifyFull`](super::TlsMode::VerifyFull).
-    ///
-    /// ```
-    /// use init_steps::postgres::{PostgresMigrate, TlsMode};
-    /// let migrate = PostgresMigrate::new("db").tls(TlsMode::VerifyFull).ca_file("/etc/ssl/db/ca.pem");
-    /// ```
-    #[must_use]
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.spec.ca_file = Some(path.into());
-        self
-    }
-
-    /// Bounds the TCP connection and TLS handshake (3 s by default).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let migrate = init_steps::postgres::PostgresMigrate::new("db").connect_timeout(Duration::from_secs(1));
-    /// ```
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.spec.connect_timeout = timeout;
-        self
     }
 
     /// Applies the `V<number>__<name>.sql` files directly in `path`, read when the step runs;

@@ -11,6 +11,7 @@ use tokio_postgres::Client;
 
 use super::TlsMode;
 use super::classify::classify;
+use super::connection::connection_builder;
 use super::session;
 use super::settings::{ConnectSpec, Origin, Source, UrlParts, parse_address};
 
@@ -92,6 +93,8 @@ enum Check {
     QueryReturnsRow(String),
 }
 
+connection_builder!(PostgresWait, "postgres", "Waits for");
+
 impl PostgresWait {
     fn with_origin(origin: Origin) -> Self {
         let spec = ConnectSpec::new(origin);
@@ -101,162 +104,6 @@ impl PostgresWait {
             checks: Vec::new(),
             wait_for_database: false,
         }
-    }
-
-    /// Waits for the server at `host`, `host:port` or `[ipv6]:port` (port 5432 by default).
-    ///
-    /// ```
-    /// use init_core::{Step, ValidateContext};
-    /// use init_steps::postgres::PostgresWait;
-    ///
-    /// assert_eq!(PostgresWait::new("db").name(), "postgres db:5432");
-    /// let bad = PostgresWait::new("db:0").validate(&ValidateContext::with_env([("", "")]));
-    /// assert!(bad.unwrap_err().is_invalid());
-    /// ```
-    pub fn new(address: impl AsRef<str>) -> Self {
-        Self::with_origin(Origin::Address(parse_address(address.as_ref())))
-    }
-
-    /// Waits for the server of a `postgres://user:password@host:port/database` URL; the query
-    /// may set `sslmode` (`disable`, `require`, `verify-full`), `sslrootcert` and
-    /// `connect_timeout` (seconds). Its password is registered as a secret when the step runs.
-    /// A bad URL is reported by [`validate`](Step::validate), without repeating it.
-    ///
-    /// ```
-    /// use init_core::Step;
-    /// use init_steps::postgres::PostgresWait;
-    ///
-    /// let wait = PostgresWait::url("postgres://app:s3cret-pass@db:5432/orders?sslmode=require");
-    /// assert_eq!(wait.name(), "postgres db:5432/orders");
-    /// assert!(!format!("{wait:?}").contains("s3cret-pass"));
-    /// ```
-    pub fn url(url: impl AsRef<str>) -> Self {
-        Self::with_origin(Origin::Url(Box::new(UrlParts::parse(url.as_ref()))))
-    }
-
-    /// Waits for the server of the URL in environment variable `var` (checked at validation).
-    ///
-    /// ```
-    /// use init_core::{Step, ValidateContext};
-    /// use init_steps::postgres::PostgresWait;
-    ///
-    /// let wait = PostgresWait::url_from_env("DATABASE_URL");
-    /// assert_eq!(wait.name(), "postgres $DATABASE_URL");
-    /// let unset = wait.validate(&ValidateContext::with_env([("HOME", "/")])).unwrap_err();
-    /// assert_eq!(unset.to_string(), "postgres $DATABASE_URL: environment variable DATABASE_URL is not set");
-    /// ```
-    pub fn url_from_env(var: impl Into<String>) -> Self {
-        Self::with_origin(Origin::UrlEnv(var.into()))
-    }
-
-    /// Waits for the server libpq's variables name: `PGHOST` (default `localhost`), `PGPORT`,
-    /// `PGDATABASE`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, `PGSSLROOTCERT`.
-    ///
-    /// ```
-    /// use init_core::Step;
-    /// use init_steps::postgres::PostgresWait;
-    /// assert_eq!(PostgresWait::from_env().name(), "postgres $PGHOST");
-    /// ```
-    pub fn from_env() -> Self {
-        Self::with_origin(Origin::Env)
-    }
-
-    /// The database to log in to (overrides the URL's and `PGDATABASE`).
-    ///
-    /// ```
-    /// let wait = init_steps::postgres::PostgresWait::new("db").database("orders");
-    /// ```
-    #[must_use]
-    pub fn database(mut self, database: impl Into<String>) -> Self {
-        self.spec.database = Some(database.into());
-        self
-    }
-
-    /// The user to log in as.
-    ///
-    /// ```
-    /// let wait = init_steps::postgres::PostgresWait::new("db").user("orders_app");
-    /// ```
-    #[must_use]
-    pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.spec.user = Some(Source::Literal(user.into()));
-        self
-    }
-
-    /// The user name from a published value, a [`ValuePath`] such as `db.username` (declared
-    /// as a read, so [`Plan::validate`](init_core::Plan::validate) checks an earlier step
-    /// publishes it).
-    ///
-    /// ```
-    /// let wait = init_steps::postgres::PostgresWait::new("db").user_from_value("db.username");
-    /// ```
-    #[must_use]
-    pub fn user_from_value(mut self, path: impl Into<ValuePath>) -> Self {
-        self.spec.user = Some(Source::Value(path.into()));
-        self
-    }
-
-    /// The password from a published value, a [`ValuePath`] such as `db.password` (a secret
-    /// published by [`KvRead`](crate::vault::KvRead), say; declared as a read, so
-    /// [`Plan::validate`](init_core::Plan::validate) checks an earlier step publishes it).
-    ///
-    /// ```
-    /// let wait = init_steps::postgres::PostgresWait::new("db").password_from_value("db.password");
-    /// ```
-    #[must_use]
-    pub fn password_from_value(mut self, path: impl Into<ValuePath>) -> Self {
-        self.spec.password = Some(Source::Value(path.into()));
-        self
-    }
-
-    /// The password from environment variable `var` (checked at validation; registered as a
-    /// secret when the step runs).
-    ///
-    /// ```
-    /// let wait = init_steps::postgres::PostgresWait::new("db").password_from_env("ORDERS_DB_PASSWORD");
-    /// ```
-    #[must_use]
-    pub fn password_from_env(mut self, var: impl Into<String>) -> Self {
-        self.spec.password = Some(Source::Env(var.into()));
-        self
-    }
-
-    /// Whether and how to use TLS (overrides the URL's `sslmode` and `PGSSLMODE`).
-    ///
-    /// ```
-    /// use init_steps::postgres::{PostgresWait, TlsMode};
-    /// let wait = PostgresWait::new("db").tls(TlsMode::Require);
-    /// ```
-    #[must_use]
-    pub fn tls(mut self, mode: TlsMode) -> Self {
-        self.spec.tls = Some(mode);
-        self
-    }
-
-    /// The PEM file of the CA that signed the server's certificate, for
-    /// [`TlsMode::VerifyFull`](super::TlsMode::VerifyFull) (only these CAs are trusted then, as libpq's `sslrootcert`);
-    /// without one, verify-full trusts the system roots.
-    ///
-    /// ```
-    /// use init_steps::postgres::{PostgresWait, TlsMode};
-    /// let wait = PostgresWait::new("db").tls(TlsMode::VerifyFull).ca_file("/etc/ssl/db/ca.pem");
-    /// ```
-    #[must_use]
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.spec.ca_file = Some(path.into());
-        self
-    }
-
-    /// Bounds the TCP connection and TLS handshake of one attempt (3 s by default).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let wait = init_steps::postgres::PostgresWait::new("db").connect_timeout(Duration::from_secs(1));
-    /// ```
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.spec.connect_timeout = timeout;
-        self
     }
 
     /// Also waits until relation `name` (a table, view, ...; `schema.name` or a name found on
