@@ -13,17 +13,6 @@ use init_core::{
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
 
-/// Runs blocking file work off the async runtime, so a long walk or copy never delays the
-/// signal handling of a current-thread runtime.
-async fn blocking<T: Send + 'static>(
-    name: &str,
-    work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
-) -> Result<T, StepError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        StepError::permanent(format!("{name}: the file work panicked")).with_source(e)
-    })?
-}
-
 fn io_error(path: &Path) -> impl Fn(io::Error) -> StepError + '_ {
     move |e| StepError::from_error(e).context(path.display())
 }
@@ -108,7 +97,7 @@ impl Step for EnsureDir {
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
         let (path, mode, owner) = (self.path.clone(), self.mode, self.owner);
-        blocking(&self.name, move || {
+        atomic::off_thread(&self.name, move || {
             let err = io_error(&path);
             match fs::symlink_metadata(&path) {
                 Ok(meta) => check_is_dir(&path, &meta)?,
@@ -299,7 +288,7 @@ impl Step for Chmod {
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
         let (path, mode, recursive) = (self.path.clone(), self.mode, self.recursive);
         let dir_mode = self.dir_mode.unwrap_or(mode);
-        blocking(&self.name, move || {
+        atomic::off_thread(&self.name, move || {
             refuse_symlink_root(&path)?;
             walk(&path, recursive, &mut |entry, meta| {
                 let wanted = if meta.is_dir() { dir_mode } else { mode };
@@ -412,7 +401,7 @@ impl Step for Chown {
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
         let (path, uid, gid, recursive) = (self.path.clone(), self.uid, self.gid, self.recursive);
-        blocking(&self.name, move || {
+        atomic::off_thread(&self.name, move || {
             refuse_symlink_root(&path)?;
             walk(&path, recursive, &mut |entry, meta| {
                 set_owner(entry, meta, uid, gid)
@@ -505,7 +494,7 @@ impl Step for CopyFile {
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
         let (src, dest) = (self.src.clone(), self.dest.clone());
         let (mode, owner) = (self.mode, self.owner);
-        blocking(&self.name, move || {
+        atomic::off_thread(&self.name, move || {
             let mut file = File::open(&src).map_err(io_error(&src))?;
             let meta = file.metadata().map_err(io_error(&src))?;
             if !meta.is_file() {
@@ -697,7 +686,7 @@ impl Step for WriteFile {
             owner: self.owner,
         };
         let dest = self.dest.clone();
-        blocking(&self.name, move || {
+        atomic::off_thread(&self.name, move || {
             atomic::write_atomic(&dest, &bytes, options)
         })
         .await

@@ -16,9 +16,10 @@ pub(crate) struct FileOut {
 }
 
 /// Writes every file atomically (temp file in the same directory, fsync, mode, rename), in
-/// order; stops at the first error, which names the file.
-pub(crate) async fn write_all(files: Vec<FileOut>) -> Result<(), StepError> {
-    tokio::task::spawn_blocking(move || {
+/// order, off the runtime thread; stops at the first error, which names the file (`name`, the
+/// step's, names a panic).
+pub(crate) async fn write_all(name: &str, files: Vec<FileOut>) -> Result<(), StepError> {
+    atomic::off_thread(name, move || {
         files.iter().try_for_each(|f| {
             let options = WriteOptions {
                 mode: Some(f.mode),
@@ -28,5 +29,4 @@ pub(crate) async fn write_all(files: Vec<FileOut>) -> Result<(), StepError> {
         })
     })
     .await
-    .map_err(|e| StepError::permanent("writing files").with_source(e))?
 }

@@ -199,7 +199,7 @@ impl SecretOutputs {
         );
         let files = self.files(&data, subject)?;
         let written: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        write_all(files).await?;
+        write_all(subject, files).await?;
         let fields = data.len();
         if let Some(name) = &self.publish {
             ctx.publish_secret_except(name.clone(), Value::Object(data), &self.plain_fields);

@@ -298,7 +298,7 @@ async fn write_files(name: &str, files: Vec<FileOut>) -> Result<(), StepError> {
                 .collect();
             atomic::off_thread(name, move || atomic_set::write_set(&dir, &set)).await
         }
-        _ => write_all(files).await,
+        _ => write_all(name, files).await,
     }
 }
 
