@@ -79,13 +79,37 @@ fn ctx() -> Context {
     Context::with_env([("HOME", "/home/app"), ("DB_HOST", "pg")])
 }
 
+/// A template file and the name of the step that renders it.
+struct Template {
+    path: PathBuf,
+    step: String,
+}
+
+impl Template {
+    fn display(&self) -> std::path::Display<'_> {
+        self.path.display()
+    }
+
+    /// The problem `Plan::validate` reports for line `line` of this template.
+    fn refused(&self, line: u32, what: &str) -> String {
+        format!("step \"{}\": {}:{line}: {what}", self.step, self.display())
+    }
+}
+
 /// A template `name` with `text` in `dir`, and a render of it into `dir/out/`.
-fn render(dir: &Path, name: &str, text: &str) -> (PathBuf, Render) {
-    let src = dir.join(name);
-    fs::write(&src, text).unwrap();
+fn render(dir: &Path, name: &str, text: &str) -> (Template, Render) {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
     let dest = dir.join("out").join(name.trim_end_matches(".j2"));
-    let step = Render::file(&src, dest);
-    (src, step)
+    let step = Render::file(&path, dest);
+    let step_name = step.name().to_owned();
+    (
+        Template {
+            path,
+            step: step_name,
+        },
+        step,
+    )
 }
 
 fn problems(plan: &Plan) -> Vec<String> {
@@ -101,7 +125,6 @@ async fn a_nested_key_typo_is_refused_with_exit_2_before_any_step_runs() {
         "app.toml.j2",
         "[db]\nuser = \"{{ values.db.username }}\"\npassword = \"{{ values.db.pasword }}\"\n",
     );
-    let name = step.name().to_owned();
     let kv = Publish::with_keys("kv-db", "db", db());
     let plan = Plan::new("p").step(kv.clone()).step(step);
     let report = plan.run(&ctx()).await;
@@ -110,10 +133,10 @@ async fn a_nested_key_typo_is_refused_with_exit_2_before_any_step_runs() {
     assert_eq!(kv.runs(), 0);
     assert_eq!(
         report.error.unwrap(),
-        format!(
-            "step \"{name}\": {}:3: values.db.pasword: values.db has no key \"pasword\" \
-             (it has: password, username) (did you mean values.db.password?)",
-            src.display()
+        src.refused(
+            3,
+            "values.db.pasword: values.db has no key \"pasword\" \
+             (it has: password, username) (did you mean values.db.password?)"
         )
     );
     assert!(!dir.path().join("out").exists());
@@ -128,11 +151,10 @@ fn a_top_level_typo_names_the_closest_published_name() {
         .step(step);
     assert_eq!(
         problems(&plan),
-        [format!(
-            "step \"render:{}\": {}:2: values.bd.password is not published by any step before \
-             this one (did you mean values.db?)",
-            dir.path().join("out/app.toml").display(),
-            src.display()
+        [src.refused(
+            2,
+            "values.bd.password is not published by any step before \
+             this one (did you mean values.db?)"
         )]
     );
 }
@@ -148,11 +170,10 @@ fn with_unknown_keys_a_key_typo_passes_and_a_name_typo_is_refused() {
         .step(name_typo);
     assert_eq!(
         problems(&plan),
-        [format!(
-            "step \"render:{}\": {}:1: values.dbb.password is not published by any step \
-             before this one (did you mean values.db?)",
-            dir.path().join("out/b").display(),
-            src.display()
+        [src.refused(
+            1,
+            "values.dbb.password is not published by any step \
+             before this one (did you mean values.db?)"
         )]
     );
 }
@@ -171,11 +192,10 @@ async fn an_env_typo_is_refused_naming_the_closest_variable_before_any_step_runs
     assert_eq!(kv.runs(), 0);
     assert_eq!(
         report.error.unwrap(),
-        format!(
-            "step \"render:{}\": {}:2: env.DB_HOTS is not set in the environment \
-             (did you mean env.DB_HOST?)",
-            dir.path().join("out/env").display(),
-            src.display()
+        src.refused(
+            2,
+            "env.DB_HOTS is not set in the environment \
+             (did you mean env.DB_HOST?)"
         )
     );
 }
@@ -191,11 +211,10 @@ fn an_envsubst_template_declares_its_variables() {
     let plan = Plan::new("p").step(step.envsubst());
     assert_eq!(
         problems(&plan),
-        [format!(
-            "step \"render:{}\": {}:3: env.DB_HOTS is not set in the environment \
-             (did you mean env.DB_HOST?)",
-            dir.path().join("out/app.env").display(),
-            src.display()
+        [src.refused(
+            3,
+            "env.DB_HOTS is not set in the environment \
+             (did you mean env.DB_HOST?)"
         )]
     );
 }
@@ -241,11 +260,10 @@ fn a_guard_on_a_key_does_not_excuse_a_missing_parent() {
         .step(step);
     assert_eq!(
         problems(&plan),
-        [format!(
-            "step \"render:{}\": {}:1: values.dbb is not published by any step before this one \
-             (did you mean values.db?)",
-            dir.path().join("out/a").display(),
-            src.display()
+        [src.refused(
+            1,
+            "values.dbb is not published by any step before this one \
+             (did you mean values.db?)"
         )]
     );
 }
@@ -257,11 +275,10 @@ fn a_reference_satisfied_only_by_a_concurrent_sibling_is_refused() {
     let plan = Plan::new("p").concurrently((Publish::with_keys("kv-db", "db", db()), step));
     assert_eq!(
         problems(&plan),
-        [format!(
-            "step \"render:{}\": {}:1: values.db.password is not published by any step \
-             before this one",
-            dir.path().join("out/app").display(),
-            src.display()
+        [src.refused(
+            1,
+            "values.db.password is not published by any step \
+             before this one"
         )]
     );
 }
@@ -360,11 +377,7 @@ async fn a_misspelled_values_is_refused_before_any_step_runs() {
     assert_eq!(kv.runs(), 0);
     assert_eq!(
         report.error.unwrap(),
-        format!(
-            "step \"render:{}\": {}:2: undefined value valeus (a template sees values and env)",
-            dir.path().join("out/app").display(),
-            src.display()
-        )
+        src.refused(2, "undefined value valeus (a template sees values and env)")
     );
 }
 
@@ -402,11 +415,12 @@ fn a_missing_included_template_is_refused_naming_the_include() {
     let dir = tempfile::tempdir().unwrap();
     let (src, step) = render(dir.path(), "app.j2", "\n{% include \"nope.j2\" %}");
     let problems = problems(&Plan::new("p").step(step));
-    let expected = format!(
-        "step \"render:{}\": {}:2: {}: cannot read the template",
-        dir.path().join("out/app").display(),
-        src.display(),
-        dir.path().join("nope.j2").display()
+    let expected = src.refused(
+        2,
+        &format!(
+            "{}: cannot read the template",
+            dir.path().join("nope.j2").display()
+        ),
     );
     assert!(problems[0].starts_with(&expected), "{problems:?}");
 }
