@@ -119,8 +119,10 @@ struct Hinted {
 
 #[derive(Debug, Clone, Copy)]
 enum Hint {
-    /// A wait's cadence (a refused port).
+    /// A step's own poll interval (a file not there yet).
     Poll(Duration),
+    /// The wait cadence (a refused port).
+    WaitCadence,
     /// A server's `Retry-After`.
     RetryAfter(Duration),
 }
@@ -154,6 +156,7 @@ impl Step for Hinted {
         let error = StepError::transient("busy");
         Err(match self.hint {
             Hint::Poll(d) => error.with_poll_after(d),
+            Hint::WaitCadence => error.with_wait_cadence(),
             Hint::RetryAfter(d) => error.with_retry_after(d),
         })
     }
@@ -173,6 +176,43 @@ async fn a_poll_hint_replaces_the_backoff_delay() {
         .await;
     assert!(report.is_success());
     assert_eq!(offsets(&log, origin), [ms(0), ms(10), ms(20), ms(30)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wait_cadence_polls_every_10ms_for_a_second_then_every_25ms() {
+    let (step, log) = Hinted::new(Hint::WaitCadence, usize::MAX);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(
+            step.retry(exact_retry().without_max_attempts())
+                .timeout(Duration::from_secs(3)),
+        )
+        .run(&Context::new())
+        .await;
+    assert_eq!(report.outcome, PlanOutcome::TimedOut);
+    let offsets = offsets(&log, origin);
+    let gaps: Vec<Duration> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
+    // 100 polls 10 ms apart fill the first second; the next 2 s hold 80 polls 25 ms apart.
+    assert!(gaps[..100].iter().all(|g| *g == ms(10)), "{gaps:?}");
+    assert!(gaps[100..].iter().all(|g| *g == ms(25)), "{gaps:?}");
+    assert_eq!(offsets.len(), 181);
+    assert_eq!(offsets.last(), Some(&ms(3_000)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wait_cadence_replaces_even_a_long_backoff_and_retry_after_still_wins() {
+    let slow = exact_retry().with_initial_delay(Duration::from_secs(5));
+    let (cadence, cadence_log) = Hinted::new(Hint::WaitCadence, 3);
+    let (hinted, hinted_log) = Hinted::new(Hint::RetryAfter(ms(700)), 2);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(cadence.named("cadence").retry(slow))
+        .step(hinted.named("retry-after").retry(exact_retry()))
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+    assert_eq!(offsets(&cadence_log, origin), [ms(0), ms(10), ms(20)]);
+    assert_eq!(offsets(&hinted_log, origin), [ms(20), ms(720)]);
 }
 
 #[tokio::test(start_paused = true)]
