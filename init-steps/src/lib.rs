@@ -17,6 +17,7 @@
 //! | [`Download`](download::Download): a pinned, size-capped http(s) download, optionally a `.tar.gz` unpacked | [`download`] | `download` |
 //! | [`CaBundle`](certs::CaBundle): the system CA bundle plus checked extra CA certificates, in one file | [`certs`] | `certs` |
 //! | [`PostgresWait`](postgres::PostgresWait): PostgreSQL accepts a login and answers a check (a table exists, a query returns a row) | [`postgres`] | `postgres` |
+//! | [`MysqlWait`](mysql::MysqlWait): MySQL or MariaDB accepts a login and answers a check (a table exists, a query returns a row) | [`mysql`] | `mysql` |
 //! | [`RedisWait`](redis::RedisWait): Redis accepts a login (password or ACL user), answers `PING`, optionally holds a key | [`redis`] | `redis` |
 //!
 //! Each family is behind its Cargo feature; the facade `initkit` turns them on with the same
@@ -34,6 +35,7 @@
         feature = "download",
         feature = "certs",
         feature = "postgres",
+        feature = "mysql",
         feature = "redis"
     )),
     allow(rustdoc::broken_intra_doc_links)
@@ -62,7 +64,10 @@ mod unpack;
 pub mod certs;
 #[cfg(feature = "command")]
 pub mod command;
-#[cfg(any(feature = "postgres", feature = "redis"))]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod db_settings;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))] // mysql uses part of it.
 mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;
@@ -74,6 +79,8 @@ pub mod file_wait;
 pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]

@@ -9,7 +9,8 @@ use tokio_postgres::Client;
 use super::TlsMode;
 use super::classify::classify;
 use super::session;
-use super::settings::{ConnectSpec, Origin, Source, UrlParts, parse_address};
+use super::settings::{ConnectSpec, DEFAULT_PORT, Origin, UrlParts};
+use crate::db_settings::{Source, parse_address};
 
 /// Waits until PostgreSQL accepts a login and answers a check: `SELECT 1` by default, or "this
 /// table exists" ([`table_exists`](Self::table_exists)) and "this query returns a row"
@@ -111,7 +112,7 @@ impl PostgresWait {
     /// assert!(bad.unwrap_err().is_invalid());
     /// ```
     pub fn new(address: impl AsRef<str>) -> Self {
-        Self::with_origin(Origin::Address(parse_address(address.as_ref())))
+        Self::with_origin(Origin::Address(parse_address(address.as_ref(), DEFAULT_PORT)))
     }
 
     /// Waits for the server of a `postgres://user:password@host:port/database` URL; the query
