@@ -182,9 +182,11 @@ impl StepError {
     /// Asks the executor to poll again at the wait cadence instead of the policy's next
     /// backoff delay, for a failure that is cheap to retry and likely to clear any moment: a
     /// refused connection, a server that is starting up. Every built-in wait (TCP, HTTP, the
-    /// databases) uses this one cadence: every 10 ms for the first second of the step, then
-    /// every 25 ms, so a port that opens is noticed within ~5 ms at first and ~13 ms on
-    /// average later, for about 5 ms of CPU per second waited. The time left caps the wait,
+    /// databases) uses this one cadence: the interval is 4 % of the time the step has waited,
+    /// at least 10 ms and at most 100 ms (10 ms for the first quarter second, 40 ms after one
+    /// second, 100 ms from two and a half), so a server started together with its client is
+    /// noticed within milliseconds, and a long wait costs a few ms of CPU per second, not
+    /// tens. The time left caps the wait,
     /// and the policy's attempt limit still counts each poll. A
     /// [`with_retry_after`](Self::with_retry_after) hint on the same error wins.
     ///

@@ -179,24 +179,32 @@ async fn a_poll_hint_replaces_the_backoff_delay() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_wait_cadence_polls_every_10ms_for_a_second_then_every_25ms() {
+async fn the_wait_cadence_polls_every_10ms_at_first_then_slows_to_100ms() {
     let (step, log) = Hinted::new(Hint::WaitCadence, usize::MAX);
     let origin = Instant::now();
     let report = Plan::new("p")
         .step(
             step.retry(exact_retry().without_max_attempts())
-                .timeout(Duration::from_secs(3)),
+                .timeout(Duration::from_secs(10)),
         )
         .run(&Context::new())
         .await;
     assert_eq!(report.outcome, PlanOutcome::TimedOut);
     let offsets = offsets(&log, origin);
     let gaps: Vec<Duration> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
-    // 100 polls 10 ms apart fill the first second; the next 2 s hold 80 polls 25 ms apart.
-    assert!(gaps[..100].iter().all(|g| *g == ms(10)), "{gaps:?}");
-    assert!(gaps[100..].iter().all(|g| *g == ms(25)), "{gaps:?}");
-    assert_eq!(offsets.len(), 181);
-    assert_eq!(offsets.last(), Some(&ms(3_000)));
+    // Every 10 ms for the first quarter second, 4 % of the time waited after that, 100 ms
+    // from 2.5 s on; never faster than the poll before.
+    assert!(gaps[..26].iter().all(|g| *g == ms(10)), "{gaps:?}");
+    let (last, gaps) = gaps.split_last().unwrap();
+    assert!(gaps.windows(2).all(|w| w[0] <= w[1]), "{gaps:?}");
+    assert!(*last <= ms(100), "the last one is cut to the deadline");
+    // Polled at 997 ms (4 % of it: 39 ms), so next at 1036 ms.
+    let at = offsets.iter().position(|t| *t == ms(997)).unwrap();
+    assert_eq!(offsets[at + 1], ms(1_036), "{offsets:?}");
+    assert!(gaps[gaps.len() - 70..].iter().all(|g| *g == ms(100)));
+    // A 10 s wait: 161 polls (a flat 10 ms cadence would make 1001).
+    assert_eq!(offsets.len(), 161);
+    assert_eq!(offsets.last(), Some(&ms(10_000)));
 }
 
 #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// How long a successful name lookup is reused. A refused port is polled at the wait cadence
-/// (every 10 to 25 ms); looking its name up again each time would send the cluster DNS up to
+/// (every 10 to 100 ms); looking its name up again each time would send the cluster DNS up to
 /// ~100 queries a second per replica (100 000 for a thousand replicas), so a lookup is repeated at most once a second, and a
 /// changed address is still noticed within a second.
 const RESOLVE_REUSE: Duration = Duration::from_secs(1);
@@ -41,8 +41,9 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// why (`postgres:5432: connection refused`).
 ///
 /// - When every pending target was resolved and refused the connection (or reset it), the next
-///   attempt comes at the wait cadence ([`StepError::with_wait_cadence`]: every 10 ms for the
-///   first second, then every 25 ms): a port that opens is noticed within milliseconds.
+///   attempt comes at the wait cadence ([`StepError::with_wait_cadence`]: every 10 ms at
+///   first, growing with the time waited to 100 ms): a port that opens is noticed within
+///   milliseconds to tens of milliseconds.
 /// - A name that does not resolve (yet), an address that is unreachable, or a connection that
 ///   times out waits for the policy's backoff instead ([`Retry::wait`](init_core::Retry::wait):
 ///   100 ms growing to about 1 s), so that a thousand replicas do not flood the cluster DNS.
