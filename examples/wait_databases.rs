@@ -52,7 +52,11 @@ fn main() -> ExitCode {
     }
     #[cfg(feature = "mysql")]
     if set("MYSQL_URL") {
-        waits.push(MysqlWait::url_from_env("MYSQL_URL").timeout(TIMEOUT).boxed());
+        waits.push(
+            MysqlWait::url_from_env("MYSQL_URL")
+                .timeout(TIMEOUT)
+                .boxed(),
+        );
     }
     #[cfg(feature = "redis")]
     if let Ok(addr) = std::env::var("REDIS_ADDR") {

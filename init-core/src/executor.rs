@@ -10,9 +10,9 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::cadence;
 use crate::context::Context;
 use crate::duration::MAX_DURATION;
-use crate::cadence;
 use crate::error::{MIN_POLL_AFTER, StepError};
 use crate::panic::{self, Guarded, Panicked};
 use crate::plan::{Plan, Stage};

@@ -67,7 +67,8 @@ pub mod command;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod db_settings;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
-#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))] // mysql uses part of it.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+// mysql uses part of it.
 mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;

@@ -361,7 +361,10 @@ async fn the_password_never_appears_in_logs_errors_or_the_report() {
 
     let password = db.password();
     let logged = logs.text();
-    assert!(logged.contains("Unknown database"), "nothing logged: {logged}");
+    assert!(
+        logged.contains("Unknown database"),
+        "nothing logged: {logged}"
+    );
     assert!(!logged.contains(password), "{logged}");
     assert!(!format!("{report:?}").contains(password));
     assert!(!report.to_json().contains(password));
@@ -389,7 +392,9 @@ fn bad_input_is_invalid_at_validation_naming_it() {
             "environment variable NOPE_URL is not set",
         ),
         (
-            MysqlWait::new("db").tls(TlsMode::Require).ca_file("/ca.pem"),
+            MysqlWait::new("db")
+                .tls(TlsMode::Require)
+                .ca_file("/ca.pem"),
             "a ca file needs tls mode verify-full, not require",
         ),
         (

@@ -130,7 +130,10 @@ async fn tls_to_a_server_without_tls_fails() {
 fn over_tls(server: &Redis) -> (RedisWait, Context) {
     let addr = format!("{}:{}", server.host(), server.tls_port().unwrap());
     let ctx = Context::with_env([("REDIS_PASSWORD", server.password())]);
-    (RedisWait::new(addr).password_from_env("REDIS_PASSWORD"), ctx)
+    (
+        RedisWait::new(addr).password_from_env("REDIS_PASSWORD"),
+        ctx,
+    )
 }
 
 #[tokio::test]

@@ -130,7 +130,17 @@ impl MariaDb {
         } else {
             None
         };
-        let start = |port| launch(&server, dir.path(), &data, &init, tls.as_ref(), run_as, port);
+        let start = |port| {
+            launch(
+                &server,
+                dir.path(),
+                &data,
+                &init,
+                tls.as_ref(),
+                run_as,
+                port,
+            )
+        };
         let (process, port) = match port {
             Some(port) => start(port)?,
             None => host::retry_port_clash(|| start(host::free_ports(1)[0]))?,

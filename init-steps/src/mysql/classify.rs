@@ -42,15 +42,17 @@ pub(crate) fn code_class(code: u16, wait_for_database: bool) -> Next {
     match code {
         1040 | 1053 | 3032 => Next::Poll,
         1049 if wait_for_database => Next::Backoff,
-        1203 | 1226 | 1152 | 1158..=1161 | 1205 | 1213 | 1927 | 4031 | 1146 | 1054 => {
-            Next::Backoff
-        }
+        1203 | 1226 | 1152 | 1158..=1161 | 1205 | 1213 | 1927 | 4031 | 1146 | 1054 => Next::Backoff,
         _ => Next::Fail,
     }
 }
 
 /// A mysql_async error as a [`StepError`] named by `what`.
-pub(crate) fn classify(what: &str, error: mysql_async::Error, wait_for_database: bool) -> StepError {
+pub(crate) fn classify(
+    what: &str,
+    error: mysql_async::Error,
+    wait_for_database: bool,
+) -> StepError {
     match error {
         mysql_async::Error::Server(server) => {
             let message = format!("{what}: {} ({})", server.message, server.code);
@@ -88,7 +90,11 @@ fn classify_io(what: &str, error: io::Error) -> StepError {
     }
     let refused = error.kind() == io::ErrorKind::ConnectionRefused;
     let step = StepError::transient(what).with_source(error);
-    if refused { step.with_wait_cadence() } else { step }
+    if refused {
+        step.with_wait_cadence()
+    } else {
+        step
+    }
 }
 
 #[cfg(test)]

@@ -287,7 +287,10 @@ mod tests {
                 "url parameter \"ssl-cert\"",
             ),
             ("mysql://u:hunter22@db:99999/x", "url: invalid port number"),
-            ("mysql://u:hunter22@db/%zz", "url database name: a % not followed"),
+            (
+                "mysql://u:hunter22@db/%zz",
+                "url database name: a % not followed",
+            ),
         ];
         for (input, expected) in cases {
             let err = UrlParts::parse(input).unwrap_err();

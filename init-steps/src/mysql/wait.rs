@@ -114,7 +114,10 @@ impl MysqlWait {
     /// assert!(bad.unwrap_err().is_invalid());
     /// ```
     pub fn new(address: impl AsRef<str>) -> Self {
-        Self::with_origin(Origin::Address(parse_address(address.as_ref(), DEFAULT_PORT)))
+        Self::with_origin(Origin::Address(parse_address(
+            address.as_ref(),
+            DEFAULT_PORT,
+        )))
     }
 
     /// Waits for the server of a `mysql://user:password@host:port/database` URL (`mariadb://`
@@ -292,9 +295,8 @@ impl MysqlWait {
         for check in &self.checks {
             match check {
                 Check::TableExists(table) => {
-                    let (schema, name) = split_table(table).map_err(|m| {
-                        StepError::permanent(format!("{what}: table {table}: {m}"))
-                    })?;
+                    let (schema, name) = split_table(table)
+                        .map_err(|m| StepError::permanent(format!("{what}: table {table}: {m}")))?;
                     let found: Option<u8> = conn
                         .exec_first(
                             "SELECT 1 FROM information_schema.tables \

@@ -25,9 +25,7 @@ pub(crate) fn sqlstate_class(code: &str, wait_for_database: bool) -> (ErrorClass
     match code {
         "57P03" => (ErrorClass::Transient, true),
         "3D000" if wait_for_database => (ErrorClass::Transient, false),
-        "57P01" | "57P02" | "42P01" | "42703" | "42883" | "3F000" => {
-            (ErrorClass::Transient, false)
-        }
+        "57P01" | "57P02" | "42P01" | "42703" | "42883" | "3F000" => (ErrorClass::Transient, false),
         _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("40") => {
             (ErrorClass::Transient, false)
         }

@@ -112,7 +112,10 @@ impl PostgresWait {
     /// assert!(bad.unwrap_err().is_invalid());
     /// ```
     pub fn new(address: impl AsRef<str>) -> Self {
-        Self::with_origin(Origin::Address(parse_address(address.as_ref(), DEFAULT_PORT)))
+        Self::with_origin(Origin::Address(parse_address(
+            address.as_ref(),
+            DEFAULT_PORT,
+        )))
     }
 
     /// Waits for the server of a `postgres://user:password@host:port/database` URL; the query
