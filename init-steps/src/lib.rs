@@ -66,9 +66,9 @@ pub mod certs;
 pub mod command;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod db_settings;
+// A mysql-only build uses part of it (mysql_async makes its own rustls configuration).
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 #[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
-// mysql uses part of it.
 mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;
