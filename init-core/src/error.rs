@@ -58,7 +58,16 @@ pub struct StepError {
     message: String,
     source: Option<BoxError>,
     retry_after: Option<Duration>,
-    poll_after: Option<Duration>,
+    poll: Option<Poll>,
+}
+
+/// How soon a step asked to be polled again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poll {
+    /// At the wait cadence ([`StepError::with_wait_cadence`]).
+    WaitCadence,
+    /// After this long ([`StepError::with_poll_after`]).
+    After(Duration),
 }
 
 /// The shortest wait [`StepError::with_poll_after`] gets: a hint of zero cannot make a busy loop.
@@ -105,7 +114,7 @@ impl StepError {
             message: message.into(),
             source: None,
             retry_after: None,
-            poll_after: None,
+            poll: None,
         }
     }
 
@@ -139,7 +148,7 @@ impl StepError {
             message: String::new(),
             source: Some(error),
             retry_after: None,
-            poll_after: None,
+            poll: None,
         }
     }
 
@@ -172,22 +181,43 @@ impl StepError {
         self
     }
 
+    /// Asks the executor to poll again at the wait cadence instead of the policy's next
+    /// backoff delay, for a failure that is cheap to retry and likely to clear any moment: a
+    /// refused connection, a server that is starting up. Every built-in wait (TCP, HTTP, the
+    /// databases) uses this one cadence: the interval is 4 % of the time the step has waited,
+    /// at least 10 ms and at most 100 ms (10 ms for the first quarter second, 40 ms after one
+    /// second, 100 ms from two and a half), so a server started together with its client is
+    /// noticed within milliseconds, and a long wait costs a few ms of CPU per second, not
+    /// tens. The time left caps the wait,
+    /// and the policy's attempt limit still counts each poll. A
+    /// [`with_retry_after`](Self::with_retry_after) hint on the same error wins.
+    ///
+    /// ```
+    /// let err = init_core::StepError::transient("db:5432: connection refused").with_wait_cadence();
+    /// assert!(err.at_wait_cadence());
+    /// assert_eq!(err.poll_after(), None);
+    /// ```
+    pub fn with_wait_cadence(mut self) -> Self {
+        self.poll = Some(Poll::WaitCadence);
+        self
+    }
+
     /// Asks the executor to poll again after `delay` instead of the policy's next backoff
-    /// delay, for a failure that is cheap to retry: a wait polls a refused port every 10 ms
-    /// or a missing file every 100 ms, so it notices the change at once. The executor waits at
-    /// least 10 ms, so a zero cannot make a busy loop; the time left caps the wait, and the
-    /// policy's attempt limit still counts each poll. A [`with_retry_after`](Self::with_retry_after)
-    /// hint on the same error wins.
+    /// delay, for a failure that is cheap to retry at a pace of the step's own (the built-in
+    /// waits use [`with_wait_cadence`](Self::with_wait_cadence) instead). The executor waits
+    /// at least 10 ms, so a zero cannot make a busy loop; the time left caps the wait, and the
+    /// policy's attempt limit still counts each poll. A
+    /// [`with_retry_after`](Self::with_retry_after) hint on the same error wins.
     ///
     /// ```
     /// use std::time::Duration;
-    /// let err = init_core::StepError::transient("db:5432: connection refused")
-    ///     .with_poll_after(Duration::from_millis(10));
-    /// assert_eq!(err.poll_after(), Some(Duration::from_millis(10)));
+    /// let err = init_core::StepError::transient("/run/ready: not there yet")
+    ///     .with_poll_after(Duration::from_millis(100));
+    /// assert_eq!(err.poll_after(), Some(Duration::from_millis(100)));
     /// ```
     #[must_use]
     pub fn with_poll_after(mut self, delay: Duration) -> Self {
-        self.poll_after = Some(delay);
+        self.poll = Some(Poll::After(delay));
         self
     }
 
@@ -259,7 +289,20 @@ impl StepError {
     /// assert_eq!(init_core::StepError::transient("x").poll_after(), None);
     /// ```
     pub fn poll_after(&self) -> Option<Duration> {
-        self.poll_after
+        match self.poll {
+            Some(Poll::After(delay)) => Some(delay),
+            Some(Poll::WaitCadence) | None => None,
+        }
+    }
+
+    /// Whether the step asked to be polled again at the wait cadence
+    /// ([`with_wait_cadence`](Self::with_wait_cadence)).
+    ///
+    /// ```
+    /// assert!(!init_core::StepError::transient("x").at_wait_cadence());
+    /// ```
+    pub fn at_wait_cadence(&self) -> bool {
+        self.poll == Some(Poll::WaitCadence)
     }
 
     /// The error's own message, without its sources.
@@ -366,7 +409,7 @@ impl fmt::Debug for StepError {
             .field("class", &self.class)
             .field("message", &self.to_string())
             .field("retry_after", &self.retry_after)
-            .field("poll_after", &self.poll_after)
+            .field("poll", &self.poll)
             .finish()
     }
 }

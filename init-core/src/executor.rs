@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::cadence;
 use crate::context::Context;
 use crate::duration::MAX_DURATION;
 use crate::error::{MIN_POLL_AFTER, StepError};
@@ -311,7 +312,7 @@ async fn attempts(
             tracing::warn!(attempt = report.attempts, error = %text, "attempt failed; no attempts left");
             return finish_failed(report, start, Some(text), false);
         };
-        let delay = next_delay(&error, backoff);
+        let delay = next_delay(&error, backoff, now.saturating_duration_since(start));
         // The last attempt happens at the deadline, not before.
         let wake = earliest(now.checked_add(delay), deadline);
         let pause = wake.map_or(delay, |w| w.saturating_duration_since(now));
@@ -329,13 +330,15 @@ async fn attempts(
     }
 }
 
-/// The wait before the next attempt: a server's hint or the policy's backoff, whichever is
-/// longer (a `Retry-After: 0` never makes a request storm); a step's poll hint instead of the
-/// backoff, at least [`MIN_POLL_AFTER`]; never more than [`MAX_DURATION`].
-fn next_delay(error: &StepError, backoff: Duration) -> Duration {
+/// The wait before the next attempt of a step that started `waited` ago: a server's hint or
+/// the policy's backoff, whichever is longer (a `Retry-After: 0` never makes a request
+/// storm); instead of the backoff, the wait cadence ([`cadence::next_poll`]) or a step's poll
+/// hint (at least [`MIN_POLL_AFTER`]); never more than [`MAX_DURATION`].
+fn next_delay(error: &StepError, backoff: Duration, waited: Duration) -> Duration {
     let delay = match (error.retry_after(), error.poll_after()) {
         (Some(hint), _) => hint.max(backoff),
         (None, Some(poll)) => poll.max(MIN_POLL_AFTER),
+        (None, None) if error.at_wait_cadence() => cadence::next_poll(waited),
         (None, None) => backoff,
     };
     delay.min(MAX_DURATION)

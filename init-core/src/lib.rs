@@ -45,6 +45,7 @@
 //! ```
 
 mod atomic;
+mod cadence;
 mod cleanup;
 mod context;
 mod dataflow;

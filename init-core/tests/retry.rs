@@ -119,8 +119,10 @@ struct Hinted {
 
 #[derive(Debug, Clone, Copy)]
 enum Hint {
-    /// A wait's cadence (a refused port).
+    /// A step's own poll interval (a file not there yet).
     Poll(Duration),
+    /// The wait cadence (a refused port).
+    WaitCadence,
     /// A server's `Retry-After`.
     RetryAfter(Duration),
 }
@@ -154,6 +156,7 @@ impl Step for Hinted {
         let error = StepError::transient("busy");
         Err(match self.hint {
             Hint::Poll(d) => error.with_poll_after(d),
+            Hint::WaitCadence => error.with_wait_cadence(),
             Hint::RetryAfter(d) => error.with_retry_after(d),
         })
     }
@@ -173,6 +176,51 @@ async fn a_poll_hint_replaces_the_backoff_delay() {
         .await;
     assert!(report.is_success());
     assert_eq!(offsets(&log, origin), [ms(0), ms(10), ms(20), ms(30)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wait_cadence_polls_every_10ms_at_first_then_slows_to_100ms() {
+    let (step, log) = Hinted::new(Hint::WaitCadence, usize::MAX);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(
+            step.retry(exact_retry().without_max_attempts())
+                .timeout(Duration::from_secs(10)),
+        )
+        .run(&Context::new())
+        .await;
+    assert_eq!(report.outcome, PlanOutcome::TimedOut);
+    let offsets = offsets(&log, origin);
+    let gaps: Vec<Duration> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
+    // Every 10 ms for the first quarter second, 4 % of the time waited after that, 100 ms
+    // from 2.5 s on; never faster than the poll before.
+    assert!(gaps[..26].iter().all(|g| *g == ms(10)), "{gaps:?}");
+    let (last, gaps) = gaps.split_last().unwrap();
+    assert!(gaps.windows(2).all(|w| w[0] <= w[1]), "{gaps:?}");
+    assert!(*last <= ms(100), "the last one is cut to the deadline");
+    // Polled at 997 ms (4 % of it: 39 ms), so next at 1036 ms.
+    let at = offsets.iter().position(|t| *t == ms(997)).unwrap();
+    assert_eq!(offsets[at + 1], ms(1_036), "{offsets:?}");
+    assert!(gaps[gaps.len() - 70..].iter().all(|g| *g == ms(100)));
+    // A 10 s wait: 161 polls (a flat 10 ms cadence would make 1001).
+    assert_eq!(offsets.len(), 161);
+    assert_eq!(offsets.last(), Some(&ms(10_000)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wait_cadence_replaces_even_a_long_backoff_and_retry_after_still_wins() {
+    let slow = exact_retry().with_initial_delay(Duration::from_secs(5));
+    let (cadence, cadence_log) = Hinted::new(Hint::WaitCadence, 3);
+    let (hinted, hinted_log) = Hinted::new(Hint::RetryAfter(ms(700)), 2);
+    let origin = Instant::now();
+    let report = Plan::new("p")
+        .step(cadence.named("cadence").retry(slow))
+        .step(hinted.named("retry-after").retry(exact_retry()))
+        .run(&Context::new())
+        .await;
+    assert!(report.is_success());
+    assert_eq!(offsets(&cadence_log, origin), [ms(0), ms(10), ms(20)]);
+    assert_eq!(offsets(&hinted_log, origin), [ms(20), ms(720)]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -69,6 +69,17 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Makes ring the process's rustls provider unless one is installed already, for a client
+/// that builds its own configuration with `ClientConfig::builder()` (mysql_async): that call
+/// panics when the build enables two providers and none was chosen.
+#[cfg(feature = "mysql")]
+pub(crate) fn install_default_provider() {
+    if CryptoProvider::get_default().is_none() {
+        // Another thread may win the race; its provider is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// The client configuration for `mode` (`None` for [`TlsMode::Disable`]). `what` names the
 /// step in errors; a CA file that cannot be read or holds no certificate is permanent.
 pub(crate) fn client_config(
@@ -98,25 +109,35 @@ pub(crate) fn client_config(
 /// The CA file's certificates, or the system roots without one.
 fn roots(what: &str, ca_file: Option<&Path>) -> Result<RootCertStore, StepError> {
     let mut store = RootCertStore::empty();
+    store.add_parsable_certificates(trusted_certificates(what, ca_file)?);
+    Ok(store)
+}
+
+/// The certificates verify-full trusts: the CA file's (a file that cannot be read or holds no
+/// certificate is permanent, naming it), or the system roots without one.
+pub(crate) fn trusted_certificates(
+    what: &str,
+    ca_file: Option<&Path>,
+) -> Result<Vec<CertificateDer<'static>>, StepError> {
     let Some(path) = ca_file else {
-        let found = rustls_native_certs::load_native_certs();
-        store.add_parsable_certificates(found.certs);
-        if store.is_empty() {
+        let found = rustls_native_certs::load_native_certs().certs;
+        if found.is_empty() {
             return Err(StepError::permanent(format!(
                 "{what}: no system CA certificates found; set a CA file"
             )));
         }
-        return Ok(store);
+        return Ok(found);
     };
     let named = |message: &str| format!("{what}: ca file {}: {message}", path.display());
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| StepError::permanent(named("cannot read certificates")).with_source(e))?;
-    let (added, _) = store.add_parsable_certificates(certs);
+    let mut store = RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(certs.iter().cloned());
     if added == 0 {
         return Err(StepError::permanent(named("holds no CA certificate")));
     }
-    Ok(store)
+    Ok(certs)
 }
 
 /// `require`: any certificate is accepted, but the handshake's signatures are still checked.

@@ -41,7 +41,8 @@ const SHOWN_VALUE_MAX: usize = 80;
 ///
 /// # Errors and cadence
 ///
-/// - A refused or reset connection is transient and polled again soon; a name that does not
+/// - A refused or reset connection is transient and polled again at the wait cadence
+///   ([`StepError::with_wait_cadence`](init_core::StepError::with_wait_cadence)); a name that does not
 ///   resolve, a request that times out, and other connection errors are transient on the
 ///   policy's backoff.
 /// - A status that is not expected is transient, 400 and 404 included (an application that is

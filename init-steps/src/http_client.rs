@@ -349,8 +349,7 @@ pub(crate) fn classify_error(err: reqwest::Error, family: Family, what: &str) ->
     };
     if let Some(why) = refused {
         // The message says it all; hyper's chain would repeat it three times.
-        return StepError::transient(format!("{what}: {why}"))
-            .with_poll_after(Duration::from_millis(50));
+        return StepError::transient(format!("{what}: {why}")).with_wait_cadence();
     }
     let message = if err.is_connect() {
         format!("{what}: cannot connect")

@@ -18,6 +18,7 @@
 //! | [`CaBundle`](certs::CaBundle): the system CA bundle plus checked extra CA certificates, in one file | [`certs`] | `certs` |
 //! | [`PostgresWait`](postgres::PostgresWait): PostgreSQL accepts a login and answers a check (a table exists, a query returns a row) | [`postgres`] | `postgres` |
 //! | [`PostgresMigrate`](postgres::PostgresMigrate): SQL migrations applied once, in order, under an advisory lock (refinery) | [`postgres`] | `postgres-migrate` |
+//! | [`MysqlWait`](mysql::MysqlWait): MySQL or MariaDB accepts a login and answers a check (a table exists, a query returns a row) | [`mysql`] | `mysql` |
 //! | [`RedisWait`](redis::RedisWait): Redis accepts a login (password or ACL user), answers `PING`, optionally holds a key | [`redis`] | `redis` |
 //!
 //! Each family is behind its Cargo feature; the facade `initkit` turns them on with the same
@@ -36,6 +37,7 @@
         feature = "certs",
         feature = "postgres",
         feature = "postgres-migrate",
+        feature = "mysql",
         feature = "redis"
     )),
     allow(rustdoc::broken_intra_doc_links)
@@ -68,7 +70,11 @@ mod unpack;
 pub mod certs;
 #[cfg(feature = "command")]
 pub mod command;
-#[cfg(any(feature = "postgres", feature = "redis"))]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod db_settings;
+// A mysql-only build uses part of it (mysql_async makes its own rustls configuration).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
 mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;
@@ -78,6 +84,8 @@ pub mod file_wait;
 pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]

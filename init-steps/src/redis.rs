@@ -18,9 +18,6 @@ use tokio::net::TcpStream;
 pub use crate::db_tls::TlsMode;
 use crate::db_tls::{self, find_tls_error};
 
-/// How soon a refused connection is tried again (as [`TcpWait`](crate::tcp::TcpWait)).
-const REFUSED_RETRY_AFTER: Duration = Duration::from_millis(10);
-
 /// The longest reply line read (a `PING` or `EXISTS` answer is a few bytes).
 const MAX_LINE: usize = 64 * 1024;
 
@@ -320,7 +317,7 @@ fn classify_io(what: &str, error: io::Error) -> StepError {
     let refused = error.kind() == io::ErrorKind::ConnectionRefused;
     let step = StepError::transient(what).with_source(error);
     if refused {
-        step.with_poll_after(REFUSED_RETRY_AFTER)
+        step.with_wait_cadence()
     } else {
         step
     }

@@ -11,14 +11,9 @@ use init_core::{Context, Policy, Publication, Step, StepError, ValidateContext, 
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-/// How soon a target whose every address refused the connection is tried again: a refused
-/// connection to a resolved address costs one round trip on the local network, so a port that
-/// opens is noticed within tens of milliseconds.
-const REFUSED_RETRY_AFTER: Duration = Duration::from_millis(10);
-
-/// How long a successful name lookup is reused. A refused port is polled every 10 ms; looking
-/// its name up again each time would send the cluster DNS ~100 queries a second per replica
-/// (100 000 for a thousand replicas), so a lookup is repeated at most once a second, and a
+/// How long a successful name lookup is reused. A refused port is polled at the wait cadence
+/// (every 10 to 100 ms); looking its name up again each time would send the cluster DNS up to
+/// ~100 queries a second per replica (100 000 for a thousand replicas), so a lookup is repeated at most once a second, and a
 /// changed address is still noticed within a second.
 const RESOLVE_REUSE: Duration = Duration::from_secs(1);
 
@@ -46,8 +41,9 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// why (`postgres:5432: connection refused`).
 ///
 /// - When every pending target was resolved and refused the connection (or reset it), the next
-///   attempt comes after 10 ms ([`StepError::with_poll_after`]): a port that opens is noticed
-///   within tens of milliseconds.
+///   attempt comes at the wait cadence ([`StepError::with_wait_cadence`]: every 10 ms at
+///   first, growing with the time waited to 100 ms): a port that opens is noticed within
+///   milliseconds to tens of milliseconds.
 /// - A name that does not resolve (yet), an address that is unreachable, or a connection that
 ///   times out waits for the policy's backoff instead ([`Retry::wait`](init_core::Retry::wait):
 ///   100 ms growing to about 1 s), so that a thousand replicas do not flood the cluster DNS.
@@ -514,7 +510,7 @@ fn combine(mut failures: Vec<Failure>) -> StepError {
         StepError::transient(texts.join("; "))
     };
     if fast {
-        error.with_poll_after(REFUSED_RETRY_AFTER)
+        error.with_wait_cadence()
     } else {
         error
     }
@@ -539,7 +535,7 @@ mod tests {
 
         let err = wait.run(&ctx).await.unwrap_err();
         assert_eq!(err.to_string(), refused);
-        assert_eq!(err.poll_after(), Some(REFUSED_RETRY_AFTER));
+        assert!(err.at_wait_cadence());
         let first = lookup_time(&wait).expect("the lookup is remembered");
         assert_eq!(wait.run(&ctx).await.unwrap_err().to_string(), refused);
         assert_eq!(
@@ -667,10 +663,7 @@ mod tests {
 
         assert_eq!(failure.error.to_string(), "db:5432: connection refused");
         assert!(failure.fast);
-        assert_eq!(
-            combine(vec![failure]).poll_after(),
-            Some(REFUSED_RETRY_AFTER)
-        );
+        assert!(combine(vec![failure]).at_wait_cadence());
     }
 
     #[tokio::test]
@@ -708,7 +701,7 @@ mod tests {
             "db:5432: connection refused; cache:6379: cannot resolve cache"
         );
         assert!(both.is_transient());
-        assert_eq!(both.poll_after(), None);
-        assert_eq!(only_refused.poll_after(), Some(REFUSED_RETRY_AFTER));
+        assert!(!both.at_wait_cadence());
+        assert!(only_refused.at_wait_cadence());
     }
 }

@@ -1,13 +1,13 @@
 //! `RedisWait` against a real Redis 7 started by `test-servers`: the `default` password and an
-//! ACL user, a wrong password, a missing key that appears, a refused port, and the password
-//! kept out of errors.
+//! ACL user, a wrong password, a missing key that appears, a refused port, TLS (`verify-full`
+//! with the right and a wrong CA, `require`), and the password kept out of errors.
 #![cfg(feature = "redis")]
 
 use std::time::Duration;
 
 use init_core::{Context, Plan, Step, StepExt, StepStatus, ValidateContext};
 use init_steps::redis::{RedisWait, TlsMode};
-use test_servers::redis;
+use test_servers::{Redis, redis};
 
 #[tokio::test]
 async fn the_default_password_gets_pong() {
@@ -94,7 +94,7 @@ async fn key_exists_waits_until_the_key_is_set() {
 }
 
 #[tokio::test]
-async fn a_refused_connection_asks_for_the_fast_cadence() {
+async fn a_refused_connection_asks_for_the_wait_cadence() {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = probe.local_addr().unwrap().port();
     drop(probe);
@@ -105,7 +105,7 @@ async fn a_refused_connection_asks_for_the_fast_cadence() {
         .unwrap_err();
 
     assert!(err.is_transient());
-    assert_eq!(err.poll_after(), Some(Duration::from_millis(10)));
+    assert!(err.at_wait_cadence());
 }
 
 #[tokio::test]
@@ -124,6 +124,72 @@ async fn tls_to_a_server_without_tls_fails() {
             .starts_with(&format!("redis {}", server.addr())),
         "{err}"
     );
+}
+
+/// `RedisWait` for the TLS port of `server`, logged in with the `default` password.
+fn over_tls(server: &Redis) -> (RedisWait, Context) {
+    let addr = format!("{}:{}", server.host(), server.tls_port().unwrap());
+    let ctx = Context::with_env([("REDIS_PASSWORD", server.password())]);
+    (
+        RedisWait::new(addr).password_from_env("REDIS_PASSWORD"),
+        ctx,
+    )
+}
+
+#[tokio::test]
+async fn verify_full_with_the_ca_file_gets_pong_over_tls() {
+    let Some(server) = Redis::start_tls() else {
+        return;
+    };
+    let (wait, ctx) = over_tls(&server);
+
+    let result = wait
+        .tls(TlsMode::VerifyFull)
+        .ca_file(server.ca_file().unwrap())
+        .run(&ctx)
+        .await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn verify_full_with_a_wrong_ca_fails_permanently_after_one_attempt() {
+    let Some(server) = Redis::start_tls() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(&other_ca, params.self_signed(&key).unwrap().pem()).unwrap();
+    let (wait, ctx) = over_tls(&server);
+
+    let report = Plan::new("t")
+        .step(
+            wait.tls(TlsMode::VerifyFull)
+                .ca_file(&other_ca)
+                .timeout(Duration::from_secs(10)),
+        )
+        .run(&ctx)
+        .await;
+
+    let error = report.steps[0].error.clone().unwrap();
+    assert_eq!(report.steps[0].status, StepStatus::Failed);
+    assert_eq!(report.steps[0].attempts, 1);
+    assert!(error.contains("certificate"), "{error}");
+}
+
+#[tokio::test]
+async fn require_gets_pong_over_tls_without_checking_the_certificate() {
+    let Some(server) = Redis::start_tls() else {
+        return;
+    };
+    let (wait, ctx) = over_tls(&server);
+
+    let result = wait.tls(TlsMode::Require).run(&ctx).await;
+
+    assert!(result.is_ok(), "{result:?}");
 }
 
 #[test]

@@ -7,8 +7,8 @@
 //! | shared by the test binary | private to one test (stops on drop) | what it is |
 //! |---|---|---|
 //! | [`postgres()`] | [`Postgres::start`], [`Postgres::start_on_port`], [`Postgres::start_tls`] | PostgreSQL 15, superuser `postgres` with a password (SCRAM); TLS with a fresh CA |
-//! | [`mariadb()`] | [`MariaDb::start`] | MariaDB 10.11, `root` with a password over TCP |
-//! | [`redis()`] | [`Redis::start`] | Redis 7, a `default` password and ACL user `initkit` |
+//! | [`mariadb()`] | [`MariaDb::start`], [`MariaDb::start_on_port`], [`MariaDb::start_tls`] | MariaDB 10.11, `root` with a password over TCP; TLS with a fresh CA |
+//! | [`redis()`] | [`Redis::start`], [`Redis::start_tls`] | Redis 7, a `default` password and ACL user `initkit`; TLS with a fresh CA |
 //! | [`openbao()`], [`openbao_tls()`] | [`OpenBao::start`], [`OpenBao::start_tls`] | OpenBao 2.7 dev server, root token; TLS and mutual-TLS listeners |
 //! | [`kubernetes_validate()`] | | not a server: the offline Kubernetes schema checker for `deploy/` |
 //!

@@ -1,6 +1,6 @@
 //! MariaDB (Debian's `mariadb-server`, 10.11): a fresh data directory made by
-//! `mariadb-install-db`, `root` with a password over TCP, listening on a free loopback port,
-//! run as `mysql` when the tests run as root.
+//! `mariadb-install-db`, `root` with a password over TCP, listening on a free loopback port (or
+//! one chosen by the test), optionally with TLS, run as `mysql` when the tests run as root.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +10,7 @@ use nix::sys::signal::Signal;
 
 use crate::host::{self, HOST, RunAs};
 use crate::process::ServerProcess;
+use crate::tls::TlsFiles;
 use crate::{StartError, or_skip, owned_or_skip};
 
 const SERVER: &str = "MariaDB";
@@ -32,6 +33,7 @@ pub struct MariaDb {
     dir: tempfile::TempDir,
     port: u16,
     password: String,
+    ca_file: Option<PathBuf>,
 }
 
 /// The MariaDB server shared by every test of this test binary, started on first use; `None`
@@ -66,6 +68,36 @@ impl MariaDb {
     ///
     /// [`StartError`] when MariaDB is not installed or does not start.
     pub fn try_start() -> Result<Self, StartError> {
+        Self::try_start_with(None, None, false)
+    }
+
+    /// A private server listening on `port`, `root`'s password `password` (both chosen by the
+    /// test, to start a server late where a client already waits); `None` after one line when
+    /// MariaDB is not installed.
+    ///
+    /// # Panics
+    ///
+    /// As [`mariadb()`], and when `port` is taken.
+    pub fn start_on_port(port: u16, password: &str) -> Option<Self> {
+        owned_or_skip(Self::try_start_with(Some(port), Some(password), false))
+    }
+
+    /// A private server that also accepts TLS, with a certificate for `127.0.0.1` and
+    /// `localhost` signed by a fresh CA, [`MariaDb::ca_file`]; `None` after one line when
+    /// MariaDB is not installed.
+    ///
+    /// # Panics
+    ///
+    /// As [`mariadb()`].
+    pub fn start_tls() -> Option<Self> {
+        owned_or_skip(Self::try_start_with(None, None, true))
+    }
+
+    fn try_start_with(
+        port: Option<u16>,
+        password: Option<&str>,
+        tls: bool,
+    ) -> Result<Self, StartError> {
         let missing = || StartError::missing(SERVER, "mariadbd", "Debian package mariadb-server");
         let server = host::find_program("mariadbd", &[PathBuf::from("/usr/sbin/mariadbd")])
             .ok_or_else(missing)?;
@@ -81,7 +113,7 @@ impl MariaDb {
             .arg("--skip-name-resolve");
         run_as.apply(&mut install_db);
         crate::process::run_setup(SERVER, &mut install_db)?;
-        let password = host::random_secret("maria");
+        let password = password.map_or_else(|| host::random_secret("maria"), str::to_owned);
         // Run at start-up, before the server accepts connections: `mariadb-install-db` leaves
         // `root` without a password on 127.0.0.1 and ::1.
         let init = dir.path().join("init.sql");
@@ -93,13 +125,32 @@ impl MariaDb {
              FLUSH PRIVILEGES;\n"
         );
         host::write_file(SERVER, &init, &sql, run_as)?;
-        let (process, port) =
-            host::retry_port_clash(|| launch(&server, dir.path(), &data, &init, run_as))?;
+        let tls = if tls {
+            Some(write_tls_files(dir.path(), run_as)?)
+        } else {
+            None
+        };
+        let start = |port| {
+            launch(
+                &server,
+                dir.path(),
+                &data,
+                &init,
+                tls.as_ref(),
+                run_as,
+                port,
+            )
+        };
+        let (process, port) = match port {
+            Some(port) => start(port)?,
+            None => host::retry_port_clash(|| start(host::free_ports(1)[0]))?,
+        };
         Ok(Self {
             process,
             dir,
             port,
             password,
+            ca_file: tls.map(|files| files.ca),
         })
     }
 
@@ -197,6 +248,12 @@ impl MariaDb {
         host::run_client(&mut command)
     }
 
+    /// The PEM file of the CA that signed the server's certificate ([`MariaDb::start_tls`]);
+    /// `None` for a server without TLS.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.process.pid()
@@ -213,15 +270,26 @@ impl MariaDb {
     }
 }
 
-/// Starts `mariadbd` on a free port and waits until it accepts connections.
+/// Writes the CA and the server's certificate and key, readable by the server's account.
+fn write_tls_files(dir: &Path, run_as: RunAs) -> Result<TlsFiles, StartError> {
+    let files = TlsFiles::write(dir)
+        .map_err(|e| StartError::failed(SERVER, format!("tls files: {e}"), ""))?;
+    for path in [&files.ca, &files.server_cert, &files.server_key] {
+        run_as.give(SERVER, path)?;
+    }
+    Ok(files)
+}
+
+/// Starts `mariadbd` on `port` and waits until it accepts connections.
 fn launch(
     server: &Path,
     dir: &Path,
     data: &Path,
     init: &Path,
+    tls: Option<&TlsFiles>,
     run_as: RunAs,
+    port: u16,
 ) -> Result<(ServerProcess, u16), StartError> {
-    let port = host::free_ports(1)[0];
     let mut command = Command::new(server);
     command
         .arg("--no-defaults")
@@ -238,6 +306,13 @@ fn launch(
             "--innodb-buffer-pool-size=32M",
         ])
         .arg("--max-connections=200");
+    // https://mariadb.com/kb/en/securing-connections-for-client-and-server/
+    if let Some(files) = tls {
+        command
+            .arg(format!("--ssl-ca={}", files.ca.display()))
+            .arg(format!("--ssl-cert={}", files.server_cert.display()))
+            .arg(format!("--ssl-key={}", files.server_key.display()));
+    }
     run_as.apply(&mut command);
     let log = dir.join("mariadb.log");
     let mut process = ServerProcess::spawn(SERVER, command, &log, Signal::SIGTERM, dir)?;

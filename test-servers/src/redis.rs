@@ -1,5 +1,6 @@
 //! Redis (Debian's `redis-server`, 7): no persistence, a password for the `default` user and one
-//! ACL user with its own password, listening on a free loopback port.
+//! ACL user with its own password, listening on a free loopback port, and optionally on a
+//! second one with TLS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +10,7 @@ use nix::sys::signal::Signal;
 
 use crate::host::{self, HOST, RunAs};
 use crate::process::ServerProcess;
+use crate::tls::TlsFiles;
 use crate::{StartError, or_skip, owned_or_skip};
 
 const SERVER: &str = "Redis";
@@ -31,6 +33,7 @@ pub struct Redis {
     port: u16,
     password: String,
     acl_password: String,
+    tls: Option<(u16, TlsFiles)>,
 }
 
 /// The Redis server shared by every test of this test binary, started on first use; `None`
@@ -65,6 +68,21 @@ impl Redis {
     ///
     /// [`StartError`] when Redis is not installed or does not start.
     pub fn try_start() -> Result<Self, StartError> {
+        Self::try_start_with(false)
+    }
+
+    /// A private server that also listens with TLS on [`Redis::tls_port`], with a certificate
+    /// for `127.0.0.1` and `localhost` signed by a fresh CA, [`Redis::ca_file`] (clients need no
+    /// certificate of their own); `None` after one line when Redis is not installed.
+    ///
+    /// # Panics
+    ///
+    /// As [`redis()`].
+    pub fn start_tls() -> Option<Self> {
+        owned_or_skip(Self::try_start_with(true))
+    }
+
+    fn try_start_with(tls: bool) -> Result<Self, StartError> {
         let server = host::find_program("redis-server", &[PathBuf::from("/usr/bin/redis-server")])
             .ok_or_else(|| {
                 StartError::missing(SERVER, "redis-server", "Debian package redis-server")
@@ -72,14 +90,26 @@ impl Redis {
         let dir = host::server_dir(SERVER, "initkit-redis-", RunAs::current())?;
         let password = host::random_secret("redis");
         let acl_password = host::random_secret("acl");
-        let (process, port) =
-            host::retry_port_clash(|| launch(&server, dir.path(), &password, &acl_password))?;
+        let files = if tls {
+            let files = TlsFiles::write(dir.path())
+                .map_err(|e| StartError::failed(SERVER, format!("tls files: {e}"), ""))?;
+            Some(files)
+        } else {
+            None
+        };
+        let ((process, port), tls_port) = host::retry_port_clash(|| {
+            let ports = host::free_ports(2);
+            let tls = files.as_ref().map(|files| (ports[1], files));
+            let started = launch(&server, dir.path(), &password, &acl_password, ports[0], tls)?;
+            Ok((started, ports[1]))
+        })?;
         Ok(Self {
             process,
             dir,
             port,
             password,
             acl_password,
+            tls: files.map(|files| (tls_port, files)),
         })
     }
 
@@ -96,6 +126,17 @@ impl Redis {
     /// `127.0.0.1:<port>`.
     pub fn addr(&self) -> String {
         format!("{HOST}:{}", self.port)
+    }
+
+    /// The TLS port ([`Redis::start_tls`]); `None` for a server without TLS.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|(port, _)| *port)
+    }
+
+    /// The PEM file of the CA that signed the TLS certificate ([`Redis::start_tls`]); `None`
+    /// for a server without TLS.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|(_, files)| files.ca.as_path())
     }
 
     /// The `default` user's password (`AUTH <password>`; fresh for each server).
@@ -167,14 +208,16 @@ impl Redis {
     }
 }
 
-/// Starts `redis-server` on a free port and waits until it accepts connections.
+/// Starts `redis-server` on `port` (and with TLS on the port given with the certificates) and
+/// waits until it accepts connections.
 fn launch(
     server: &Path,
     dir: &Path,
     password: &str,
     acl_password: &str,
+    port: u16,
+    tls: Option<(u16, &TlsFiles)>,
 ) -> Result<(ServerProcess, u16), StartError> {
-    let port = host::free_ports(1)[0];
     let mut command = Command::new(server);
     command
         .args(["--port", &port.to_string(), "--bind", HOST])
@@ -185,6 +228,18 @@ fn launch(
         .args(["--user", Redis::ACL_USER, "on"])
         .arg(format!(">{acl_password}"))
         .args(["~*", "&*", "+@all"]);
+    // https://redis.io/docs/latest/operate/oss_and_stack/management/security/encryption/
+    if let Some((tls_port, files)) = tls {
+        command
+            .args(["--tls-port", &tls_port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(&files.server_cert)
+            .arg("--tls-key-file")
+            .arg(&files.server_key)
+            .arg("--tls-ca-cert-file")
+            .arg(&files.ca)
+            .args(["--tls-auth-clients", "no"]);
+    }
     let log = dir.join("redis.log");
     let mut process = ServerProcess::spawn(SERVER, command, &log, Signal::SIGTERM, dir)?;
     process.wait_ready(|log| log.contains("Ready to accept connections"))?;

@@ -1,4 +1,4 @@
-//! The certificates of the TLS listeners (OpenBao's, PostgreSQL's), made with rcgen for each server: a CA, a server
+//! The certificates of the TLS listeners (OpenBao's, PostgreSQL's, MariaDB's, Redis's), made with rcgen for each server: a CA, a server
 //! certificate for `127.0.0.1` and `localhost`, and a client certificate for mutual TLS.
 
 use std::path::{Path, PathBuf};

@@ -3,24 +3,15 @@
 //! server answered, by what the socket or TLS said.
 
 use std::io;
-use std::time::Duration;
 
 use init_core::{ErrorClass, StepError};
 
 use crate::db_tls::find_tls_error;
 
-/// How soon a refused connection is tried again: a refused connection to a resolved address
-/// costs one round trip, so a server that starts listening is noticed within tens of
-/// milliseconds (as `TcpWait` does).
-pub(crate) const REFUSED_RETRY_AFTER: Duration = Duration::from_millis(10);
-
-/// How soon a server that is starting up (`57P03`) is asked again: each try forks a backend
-/// that refuses at once, cheap enough to notice readiness within tens of milliseconds.
-pub(crate) const STARTING_RETRY_AFTER: Duration = Duration::from_millis(20);
-
-/// The class of SQLSTATE `code`, and the delay to ask for when it is worth polling fast.
+/// The class of SQLSTATE `code`, and whether to poll again at the wait cadence.
 ///
-/// - `57P03` cannot_connect_now (starting up, shutting down, in recovery): transient, fast.
+/// - `57P03` cannot_connect_now (starting up, shutting down, in recovery): transient, at the
+///   wait cadence (each try forks a backend that refuses at once: cheap).
 /// - `53300` too_many_connections and the rest of class 53 (insufficient resources): transient.
 /// - class 08 (connection exception), `57P01`/`57P02` (admin or crash shutdown), class 40
 ///   (serialization failure, deadlock): transient.
@@ -30,18 +21,15 @@ pub(crate) const STARTING_RETRY_AFTER: Duration = Duration::from_millis(20);
 /// - `42P01` undefined_table, `42703` undefined_column, `42883` undefined_function, `3F000`
 ///   invalid_schema_name: transient (a schema check waits for migrations that have not run).
 /// - anything else (syntax errors, permissions, ...): permanent.
-pub(crate) fn sqlstate_class(
-    code: &str,
-    wait_for_database: bool,
-) -> (ErrorClass, Option<Duration>) {
+pub(crate) fn sqlstate_class(code: &str, wait_for_database: bool) -> (ErrorClass, bool) {
     match code {
-        "57P03" => (ErrorClass::Transient, Some(STARTING_RETRY_AFTER)),
-        "3D000" if wait_for_database => (ErrorClass::Transient, None),
-        "57P01" | "57P02" | "42P01" | "42703" | "42883" | "3F000" => (ErrorClass::Transient, None),
+        "57P03" => (ErrorClass::Transient, true),
+        "3D000" if wait_for_database => (ErrorClass::Transient, false),
+        "57P01" | "57P02" | "42P01" | "42703" | "42883" | "3F000" => (ErrorClass::Transient, false),
         _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("40") => {
-            (ErrorClass::Transient, None)
+            (ErrorClass::Transient, false)
         }
-        _ => (ErrorClass::Permanent, None),
+        _ => (ErrorClass::Permanent, false),
     }
 }
 
@@ -53,12 +41,9 @@ pub(crate) fn classify(
 ) -> StepError {
     if let Some(db) = error.as_db_error() {
         let code = db.code().code();
-        let (class, retry_after) = sqlstate_class(code, wait_for_database);
+        let (class, poll) = sqlstate_class(code, wait_for_database);
         let step = StepError::with_class(class, format!("{what}: {} ({code})", db.message()));
-        return match retry_after {
-            Some(delay) => step.with_poll_after(delay),
-            None => step,
-        };
+        return if poll { step.with_wait_cadence() } else { step };
     }
     if find_tls_error(&error).is_some() {
         // A certificate that does not verify, or a handshake that fails: the same next time.
@@ -68,7 +53,7 @@ pub(crate) fn classify(
     if io_kind == Some(io::ErrorKind::ConnectionRefused) {
         return StepError::transient(what)
             .with_source(error)
-            .with_poll_after(REFUSED_RETRY_AFTER);
+            .with_wait_cadence();
     }
     let text = error.to_string();
     // tokio-postgres's own kinds, by their fixed messages: a server without TLS when TLS is
@@ -121,7 +106,7 @@ mod tests {
         for (code, wait, class) in cases {
             assert_eq!(sqlstate_class(code, wait).0, class, "{code} wait={wait}");
         }
-        assert_eq!(sqlstate_class("57P03", false).1, Some(STARTING_RETRY_AFTER));
-        assert_eq!(sqlstate_class("53300", false).1, None);
+        assert!(sqlstate_class("57P03", false).1);
+        assert!(!sqlstate_class("53300", false).1);
     }
 }

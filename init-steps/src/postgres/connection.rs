@@ -18,7 +18,7 @@ macro_rules! connection_builder {
             /// assert!(bad.unwrap_err().is_invalid());
             /// ```
             pub fn new(address: impl AsRef<str>) -> Self {
-                Self::with_origin(Origin::Address(parse_address(address.as_ref())))
+                Self::with_origin(Origin::Address(parse_address(address.as_ref(), DEFAULT_PORT)))
             }
 
             #[doc = concat!($verb, " the server of a `postgres://user:password@host:port/database` URL; the query")]

@@ -17,7 +17,8 @@ use super::classify::{classify, sqlstate_class};
 use super::connection::connection_builder;
 use super::migrations::Source as Migrations;
 use super::session;
-use super::settings::{ConnectSpec, Origin, Source, UrlParts, parse_address};
+use super::settings::{ConnectSpec, DEFAULT_PORT, Origin, UrlParts};
+use crate::db_settings::{Source, parse_address};
 
 /// refinery's history table when none is given.
 const DEFAULT_HISTORY_TABLE: &str = "refinery_schema_history";

@@ -2,41 +2,22 @@
 //! from an environment variable) or libpq's `PG*` variables, with explicit overrides; resolved
 //! once at validation (environment only) and again at each attempt (published values too).
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use init_core::{Context, Reference, StepError, ValuePath};
+use init_core::{Context, Reference, StepError};
 
+use crate::db_settings::{
+    Password, Source, connection_reads, decode, host_port, lookup, parse_port,
+};
 use crate::db_tls::TlsMode;
 
 /// PostgreSQL's port when none is given.
-const DEFAULT_PORT: u16 = 5432;
+pub(crate) const DEFAULT_PORT: u16 = 5432;
 
 /// The user when none is given (libpq would take the OS user, which in a container is rarely
 /// meaningful).
 const DEFAULT_USER: &str = "postgres";
-
-/// A password: never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Password(pub(crate) String);
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"[redacted]\"")
-    }
-}
-
-/// Where a user name or password comes from.
-#[derive(Debug, Clone)]
-pub(crate) enum Source {
-    /// Given in code (user names only).
-    Literal(String),
-    /// An environment variable of the plan's environment.
-    Env(String),
-    /// A published value (`db.password`).
-    Value(ValuePath),
-}
 
 /// The parts of a `postgres://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,25 +84,13 @@ impl ConnectSpec {
         }
     }
 
-    /// What the connection reads: the published values of a user name or password, and the
-    /// environment variables it requires. Those are guarded: validation checks them itself (see
-    /// [`resolve_env`](Self::resolve_env)), naming the step, and a second message would say
-    /// the same; they are declared for the dry run.
+    /// What the connection reads (see [`connection_reads`]).
     pub(crate) fn reads(&self) -> Vec<Reference> {
-        let mut reads = Vec::new();
-        if let Origin::UrlEnv(var) = &self.origin {
-            reads.push(Reference::env(var).at("url").guarded());
-        }
-        for (what, source) in [("user", &self.user), ("password", &self.password)] {
-            match source {
-                Some(Source::Env(var)) => reads.push(Reference::env(var).at(what).guarded()),
-                Some(Source::Value(path)) if path.check().is_ok() => {
-                    reads.push(path.reference(what));
-                }
-                _ => {}
-            }
-        }
-        reads
+        let url_env = match &self.origin {
+            Origin::UrlEnv(var) => Some(var.as_str()),
+            _ => None,
+        };
+        connection_reads(url_env, self.user.as_ref(), self.password.as_ref())
     }
 
     /// How the step's name shows the server: `db:5432`, `db:5432/orders`, `$DATABASE_URL`.
@@ -253,26 +222,6 @@ impl ConnectSpec {
     }
 }
 
-/// A user name or password from its source: `None` for a published value at validation.
-fn lookup(
-    what: &str,
-    source: &Source,
-    env: &dyn Fn(&str) -> Option<String>,
-    ctx: Option<&Context>,
-) -> Result<Option<String>, StepError> {
-    match source {
-        Source::Literal(text) => Ok(Some(text.clone())),
-        Source::Env(var) => env(var).map(Some).ok_or_else(|| {
-            StepError::invalid(format!("{what}: environment variable {var} is not set"))
-        }),
-        Source::Value(path) => {
-            path.check().map_err(|e| e.context(what))?;
-            let Some(ctx) = ctx else { return Ok(None) };
-            path.text(ctx).map(Some).map_err(|e| e.context(what))
-        }
-    }
-}
-
 impl UrlParts {
     fn at(host: String, port: u16) -> Self {
         Self {
@@ -339,89 +288,10 @@ impl UrlParts {
     }
 }
 
-/// `host`, `host:port` or `[v6]:port`.
-pub(crate) fn parse_address(input: &str) -> Result<(String, u16), String> {
-    const EXPECTED: &str = "expected host, host:port or [ipv6]:port";
-    let (host, port) = if let Some(rest) = input.strip_prefix('[') {
-        let (ip, port) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("address {input:?}: {EXPECTED}"))?;
-        let ip: std::net::Ipv6Addr = ip
-            .parse()
-            .map_err(|_| format!("address {input:?}: {ip:?} is not an IPv6 address"))?;
-        let port = match port.strip_prefix(':') {
-            Some(port) => Some(port),
-            None if port.is_empty() => None,
-            None => return Err(format!("address {input:?}: {EXPECTED}")),
-        };
-        (ip.to_string(), port)
-    } else {
-        match input.split_once(':') {
-            Some((_, rest)) if rest.contains(':') => {
-                return Err(format!(
-                    "address {input:?}: an IPv6 address needs brackets, as in [::1]:5432"
-                ));
-            }
-            Some((host, port)) => (host.to_owned(), Some(port)),
-            None => (input.to_owned(), None),
-        }
-    };
-    let valid_host = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if !valid_host {
-        return Err(format!(
-            "address {input:?}: host {host:?}: expected a host name or an IP address"
-        ));
-    }
-    let port = match port {
-        Some(port) => parse_port(port).map_err(|m| format!("address {input:?}: {m}"))?,
-        None => DEFAULT_PORT,
-    };
-    Ok((host, port))
-}
-
-fn parse_port(port: &str) -> Result<u16, String> {
-    match port.parse::<u16>() {
-        Ok(number) if number > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(number),
-        _ => Err(format!("port {port:?}: expected a number from 1 to 65535")),
-    }
-}
-
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// Percent-decodes one part of a URL (UTF-8); the error names the part, never its text.
-fn decode(text: &str, what: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("url {what}: a % not followed by two hex digits"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("url {what}: not UTF-8 once decoded"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db_settings::parse_address;
 
     #[test]
     fn a_url_gives_every_part_percent_decoded() {
@@ -474,24 +344,6 @@ mod tests {
     }
 
     #[test]
-    fn addresses_take_an_optional_port_and_bracketed_ipv6() {
-        assert_eq!(parse_address("db"), Ok(("db".into(), 5432)));
-        assert_eq!(parse_address("db:6432"), Ok(("db".into(), 6432)));
-        assert_eq!(parse_address("[::1]:1"), Ok(("::1".into(), 1)));
-        assert_eq!(parse_address("[::1]"), Ok(("::1".into(), 5432)));
-        for (bad, expected) in [
-            ("db:0", "port \"0\""),
-            ("::1:5432", "needs brackets"),
-            ("", "host \"\""),
-            ("d b:1", "host \"d b\""),
-            ("[db]:1", "is not an IPv6 address"),
-        ] {
-            let err = parse_address(bad).unwrap_err();
-            assert!(err.contains(expected), "{bad}: {err}");
-        }
-    }
-
-    #[test]
     fn debug_never_shows_a_password() {
         let spec = ConnectSpec::new(Origin::Url(Box::new(UrlParts::parse(
             "postgres://u:hunter22@db/x",
@@ -507,7 +359,7 @@ mod tests {
             "PGSSLMODE" => Some("require".to_owned()),
             _ => None,
         };
-        let spec = ConnectSpec::new(Origin::Address(parse_address("db")));
+        let spec = ConnectSpec::new(Origin::Address(parse_address("db", DEFAULT_PORT)));
         let settings = spec.resolve_env("postgres db", &env).unwrap();
         assert_eq!(settings.user, "app");
         assert_eq!(settings.database, "app");
