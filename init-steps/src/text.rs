@@ -1,0 +1,14 @@
+//! Small text helpers the families share: a text cut with `…`, and the core's first-letter
+//! lowercasing and parent-or-`.` (re-exported so every family reaches them in one place).
+
+use std::borrow::Cow;
+
+pub(crate) use init_core::__private::{lowercase_first, parent_or_dot};
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` added when cut.
+pub(crate) fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    format!("{}…", init_core::__private::truncate_utf8(text, max)).into()
+}
