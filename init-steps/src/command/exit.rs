@@ -142,9 +142,7 @@ mod tests {
     fn class_of(errno: Errno) -> ErrorClass {
         spawn_error("migrate", None, io::Error::from_raw_os_error(errno as i32)).class()
     }
-    fn class_of(errno: Errno) -> ErrorClass {
-        spawn_error("migrate", None, io::Error::from_raw_os_error(errno as i32)).class()
-    }
+
 
     #[test]
     fn spawn_errors_for_lack_of_resources_are_transient() {
