@@ -133,7 +133,12 @@ impl Command {
     ///
     /// ```
     /// use init_steps::command::Command;
+    /// # use init_core::{Step, ValidateContext};
     /// let step = Command::new(["migrate", "up"]).env("RUST_LOG", "info");
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
+    /// // A name with `=` cannot be set.
+    /// let bad = Command::new(["migrate", "up"]).env("A=B", "x");
+    /// assert!(bad.validate(&ValidateContext::process()).is_err());
     /// ```
     #[must_use]
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
@@ -155,7 +160,10 @@ impl Command {
     ///
     /// ```
     /// use init_steps::command::Command;
+    /// # use init_core::{Step, ValidateContext};
     /// let step = Command::new(["migrate", "up"]).env_from_value("PGPASSWORD", "db.password");
+    /// // The step declares the read, so the plan checks an earlier step publishes `db`.
+    /// assert_eq!(step.reads().len(), 1);
     /// ```
     #[must_use]
     pub fn env_from_value(mut self, key: impl Into<OsString>, path: impl Into<ValuePath>) -> Self {
@@ -167,7 +175,9 @@ impl Command {
     ///
     /// ```
     /// use init_steps::command::Command;
+    /// # use init_core::{Step, ValidateContext};
     /// let step = Command::new(["./bin/migrate"]).current_dir("/app");
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     #[must_use]
     pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -181,7 +191,11 @@ impl Command {
     /// ```
     /// use init_steps::command::Command;
     /// // sysexits.h: EX_UNAVAILABLE, EX_TEMPFAIL
+    /// # use init_core::{Step, ValidateContext};
     /// let step = Command::new(["migrate", "up"]).transient_exit_codes([69, 75]);
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
+    /// let bad = Command::new(["migrate", "up"]).transient_exit_codes([0]);
+    /// assert!(bad.validate(&ValidateContext::process()).is_err());
     /// ```
     #[must_use]
     pub fn transient_exit_codes(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
@@ -196,7 +210,9 @@ impl Command {
     /// ```
     /// use std::time::Duration;
     /// use init_steps::command::Command;
+    /// # use init_core::{Step, ValidateContext};
     /// let step = Command::new(["migrate", "up"]).kill_grace(Duration::from_secs(2));
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     #[must_use]
     pub fn kill_grace(mut self, grace: Duration) -> Self {
