@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+#[allow(unused_imports)] // Each family uses part of them.
 pub(crate) use init_core::__private::{lowercase_first, parent_or_dot};
 
 /// `text` cut to at most `max` bytes at a character boundary, with `…` added when cut.

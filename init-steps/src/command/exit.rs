@@ -143,7 +143,6 @@ mod tests {
         spawn_error("migrate", None, io::Error::from_raw_os_error(errno as i32)).class()
     }
 
-
     #[test]
     fn spawn_errors_for_lack_of_resources_are_transient() {
         for errno in [
