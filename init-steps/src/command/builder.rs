@@ -21,7 +21,7 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// with known secrets masked in the stream before it is cut into lines (a line longer than 8 KiB
 /// is logged in pieces; a secret across a cut is still masked).
 ///
-/// See the [module docs](self) for how exit statuses are classified and how the process group is
+/// See the [module docs](super) for how exit statuses are classified and how the process group is
 /// stopped when the attempt is dropped.
 ///
 /// # Default
@@ -78,7 +78,7 @@ impl Command {
     /// Runs `argv` without a shell: `argv[0]` is the program (looked up in `PATH` when it has
     /// no `/`), the rest are its arguments, passed as they are.
     ///
-    /// An empty argv is reported by [`validate`](Step::validate).
+    /// An empty argv is reported by [`validate`](init_core::Step::validate).
     ///
     /// ```
     /// use init_core::Step;
