@@ -38,7 +38,7 @@
 //! ([`Command::kill_grace`], default 5 s) and sends `SIGKILL` to whatever is left, and reaps the
 //! program. When the program exits by itself, processes it left behind in its group are stopped
 //! the same way: a command's processes do not outlive its step.
-//! [`Plan::run_main_then_exec`](init_core::Plan::run_main_then_exec) waits for these
+//! `Plan::run_main_then_exec` (init-core's `run-main` feature) waits for these
 //! background stops (SIGKILL after the grace, reaping) to finish before it execs the program.
 //!
 //! No zombies: the program itself is always reaped (by the runtime, or by the kill thread).
