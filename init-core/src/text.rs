@@ -41,12 +41,31 @@ pub fn parent_or_dot(path: &std::path::Path) -> &std::path::Path {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate_utf8;
+    use super::{lowercase_first, parent_or_dot, truncate_utf8};
+    use std::path::Path;
 
     #[test]
     fn a_cut_never_splits_a_character() {
         assert_eq!(truncate_utf8("héllo", 2), "h");
         assert_eq!(truncate_utf8("héllo", 3), "hé");
         assert_eq!(truncate_utf8("short", 100), "short");
+    }
+
+    #[test]
+    fn only_a_capitalised_first_word_is_lowercased() {
+        assert_eq!(lowercase_first("Permission denied"), "permission denied");
+        assert_eq!(
+            lowercase_first("TLS handshake failed"),
+            "TLS handshake failed"
+        );
+        assert_eq!(lowercase_first("É"), "É");
+        assert_eq!(lowercase_first(""), "");
+    }
+
+    #[test]
+    fn a_bare_file_name_lives_in_the_current_directory() {
+        assert_eq!(parent_or_dot(Path::new("a.pem")), Path::new("."));
+        assert_eq!(parent_or_dot(Path::new("/etc/a.pem")), Path::new("/etc"));
+        assert_eq!(parent_or_dot(Path::new("/")), Path::new("."));
     }
 }

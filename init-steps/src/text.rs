@@ -13,3 +13,15 @@ pub(crate) fn shorten(text: &str, max: usize) -> Cow<'_, str> {
     }
     format!("{}…", init_core::__private::truncate_utf8(text, max)).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn a_cut_text_ends_with_an_ellipsis_and_a_short_one_is_kept() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("héllo", 2), "h…");
+        assert_eq!(shorten("abcdef", 3), "abc…");
+    }
+}
