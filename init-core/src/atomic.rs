@@ -20,10 +20,7 @@ static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 /// Any failure to create, write, fsync or rename the file, or to fsync its directory (the
 /// rename is not durable until then), each naming the path.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = crate::text::parent_or_dot(path);
     let tmp = temp_path(dir, path);
     let written = write_synced(&tmp, bytes)
         .and_then(|()| fs::rename(&tmp, path).map_err(|e| with_path(e, "rename to", path)));

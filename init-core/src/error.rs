@@ -388,19 +388,7 @@ fn tidy(text: &str) -> std::borrow::Cow<'_, str> {
         Some(at) if text.ends_with(')') => &text[..at],
         _ => text,
     };
-    lowercase_first(text)
-}
-
-fn lowercase_first(text: &str) -> std::borrow::Cow<'_, str> {
-    let mut chars = text.chars();
-    match (chars.next(), chars.next()) {
-        (Some(c), Some(d)) if c.is_uppercase() && !d.is_uppercase() => {
-            let mut out = c.to_lowercase().collect::<String>();
-            out.push_str(&text[c.len_utf8()..]);
-            out.into()
-        }
-        _ => text.into(),
-    }
+    crate::text::lowercase_first(text)
 }
 
 impl fmt::Debug for StepError {

@@ -129,5 +129,5 @@ pub mod __private {
     pub use std::vec::Vec;
 
     /// For initkit's sibling crates only.
-    pub use crate::text::truncate_utf8;
+    pub use crate::text::{lowercase_first, parent_or_dot, truncate_utf8};
 }

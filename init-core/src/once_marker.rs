@@ -22,7 +22,7 @@ impl OnceMarker {
     /// idempotent step, so it is logged, not fatal.
     pub(crate) fn record(&self) {
         let write = || -> std::io::Result<()> {
-            let dir = self.0.parent().unwrap_or(Path::new("."));
+            let dir = crate::text::parent_or_dot(&self.0);
             std::fs::create_dir_all(dir)?;
             crate::atomic::write_atomically(&self.0, b"succeeded\n")
         };

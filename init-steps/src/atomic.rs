@@ -216,10 +216,7 @@ fn sweep_abandoned(dir: &Path) {
 
 /// The directory holding `path` (`.` for a bare file name).
 fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    crate::text::parent_or_dot(path).to_path_buf()
 }
 
 /// The process umask, read from `/proc/self/status` (Linux ≥ 4.7); 0o022 when unknown.

@@ -114,7 +114,8 @@ impl CaBundle {
     ///
     /// ```
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").pem_file("/ca/extra.pem");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn new(dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
@@ -132,7 +133,8 @@ impl CaBundle {
     ///
     /// ```
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").pem_file("/ca/a.pem").pem_file("/ca/b.pem");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn pem_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.sources.push(Source::File(path.into()));
@@ -150,7 +152,8 @@ impl CaBundle {
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt")
     ///     .published("vault-ca")
     ///     .published("pki.ca_chain");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     #[must_use]
     pub fn published(mut self, path: impl Into<ValuePath>) -> Self {
@@ -164,7 +167,8 @@ impl CaBundle {
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt")
     ///     .system_bundle("/etc/ssl/certs/ca-certificates.crt")
     ///     .pem_file("/ca/extra.pem");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn system_bundle(mut self, path: impl Into<PathBuf>) -> Self {
         self.system = System::Path(path.into());
@@ -177,7 +181,8 @@ impl CaBundle {
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt")
     ///     .without_system_bundle()
     ///     .pem_file("/ca/extra.pem");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn without_system_bundle(mut self) -> Self {
         self.system = System::Off;
@@ -189,7 +194,8 @@ impl CaBundle {
     /// ```
     /// use init_steps::certs::{CaBundle, Expired};
     /// let step = CaBundle::new("/shared/ca.crt").pem_file("/ca/old.pem").on_expired(Expired::Warn);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn on_expired(mut self, expired: Expired) -> Self {
         self.expired = expired;
@@ -200,7 +206,8 @@ impl CaBundle {
     ///
     /// ```
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").pem_file("/ca/a.pem").mode(0o444);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);

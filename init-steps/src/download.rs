@@ -101,7 +101,10 @@ impl Download {
     ///
     /// ```
     /// let step = init_steps::download::Download::new("https://example.com/a.bin", "/data/a.bin");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// // Without a `sha256` (or `insecure_skip_checksum`) validation refuses the step.
+    /// let err = step.validate(&ValidateContext::process()).unwrap_err();
+    /// assert!(err.to_string().contains("expected a sha256"), "{err}");
     /// ```
     pub fn new(url: impl Into<String>, dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
@@ -125,7 +128,8 @@ impl Download {
     /// ```
     /// let step = init_steps::download::Download::new("https://example.com/a", "/data/a")
     ///     .sha256("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn sha256(mut self, hex: impl Into<String>) -> Self {
         self.sha256 = Some(hex.into().to_ascii_lowercase());
@@ -138,7 +142,8 @@ impl Download {
     /// ```
     /// let step = init_steps::download::Download::new("https://example.com/latest.json", "/data/l.json")
     ///     .insecure_skip_checksum();
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn insecure_skip_checksum(mut self) -> Self {
         self.skip_checksum = true;
@@ -152,7 +157,8 @@ impl Download {
     /// let step = init_steps::download::Download::new("https://example.com/a", "/data/a")
     ///     .insecure_skip_checksum()
     ///     .max_size(10 << 20);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = bytes;
@@ -166,7 +172,8 @@ impl Download {
     /// let step = init_steps::download::Download::new("https://artifacts.internal/a", "/data/a")
     ///     .insecure_skip_checksum()
     ///     .ca_file("/etc/initkit/internal-ca.pem");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_file = Some(path.into());
@@ -180,7 +187,8 @@ impl Download {
     /// let step = init_steps::download::Download::new("https://example.com/tool.tar.gz", "/opt/tool")
     ///     .sha256("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     ///     .unpack_tar_gz();
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn unpack_tar_gz(mut self) -> Self {
         self.unpack = true;
@@ -195,7 +203,8 @@ impl Download {
     /// let step = init_steps::download::Download::new("https://example.com/tool", "/bin/tool")
     ///     .insecure_skip_checksum()
     ///     .mode(0o755);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
@@ -209,7 +218,8 @@ impl Download {
     /// let step = init_steps::download::Download::new("https://example.com/a", "/data/a")
     ///     .insecure_skip_checksum()
     ///     .owner(1000, 1000);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn owner(mut self, uid: u32, gid: u32) -> Self {
         self.owner = Some((uid, gid));

@@ -46,7 +46,8 @@ impl EnsureDir {
     ///
     /// ```
     /// let step = init_steps::fs::EnsureDir::new("/data");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
@@ -62,7 +63,8 @@ impl EnsureDir {
     ///
     /// ```
     /// let step = init_steps::fs::EnsureDir::new("/data").mode(0o700);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
@@ -73,7 +75,8 @@ impl EnsureDir {
     ///
     /// ```
     /// let step = init_steps::fs::EnsureDir::new("/data").owner(1000, 1000);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn owner(mut self, uid: u32, gid: u32) -> Self {
         self.owner = Some((uid, gid));
@@ -234,7 +237,8 @@ impl Chmod {
     ///
     /// ```
     /// let step = init_steps::fs::Chmod::new("/data/key.pem", 0o600);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn new(path: impl Into<PathBuf>, mode: u32) -> Self {
         let path = path.into();
@@ -251,7 +255,8 @@ impl Chmod {
     ///
     /// ```
     /// let step = init_steps::fs::Chmod::new("/data", 0o640).dir_mode(0o750);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn dir_mode(mut self, mode: u32) -> Self {
         self.dir_mode = Some(mode);
@@ -262,7 +267,8 @@ impl Chmod {
     ///
     /// ```
     /// let step = init_steps::fs::Chmod::new("/data", 0o755).recursive();
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn recursive(mut self) -> Self {
         self.recursive = true;
@@ -332,7 +338,8 @@ impl Chown {
     ///
     /// ```
     /// let step = init_steps::fs::Chown::new("/data").gid(2000);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
@@ -349,7 +356,8 @@ impl Chown {
     ///
     /// ```
     /// let step = init_steps::fs::Chown::new("/data").uid(1000);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn uid(mut self, uid: u32) -> Self {
         self.uid = Some(uid);
@@ -360,7 +368,8 @@ impl Chown {
     ///
     /// ```
     /// let step = init_steps::fs::Chown::new("/data").gid(1000);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn gid(mut self, gid: u32) -> Self {
         self.gid = Some(gid);
@@ -371,7 +380,8 @@ impl Chown {
     ///
     /// ```
     /// let step = init_steps::fs::Chown::new("/data").uid(1000).recursive();
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn recursive(mut self) -> Self {
         self.recursive = true;
@@ -441,7 +451,8 @@ impl CopyFile {
     ///
     /// ```
     /// let step = init_steps::fs::CopyFile::new("/image/app.conf", "/config/app.conf");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn new(src: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
@@ -458,7 +469,8 @@ impl CopyFile {
     ///
     /// ```
     /// let step = init_steps::fs::CopyFile::new("a", "b").mode(0o600);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
@@ -469,7 +481,8 @@ impl CopyFile {
     ///
     /// ```
     /// let step = init_steps::fs::CopyFile::new("a", "b").owner(1000, 1000);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn owner(mut self, uid: u32, gid: u32) -> Self {
         self.owner = Some((uid, gid));
@@ -587,7 +600,8 @@ impl WriteFile {
     ///
     /// ```
     /// let step = init_steps::fs::WriteFile::text("/shared/ready", "ok\n");
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn text(dest: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         Self::new(dest.into(), Content::Bytes(text.into().into_bytes()))
@@ -597,7 +611,8 @@ impl WriteFile {
     ///
     /// ```
     /// let step = init_steps::fs::WriteFile::bytes("/shared/magic.bin", [0xCA, 0xFE]);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn bytes(dest: impl Into<PathBuf>, bytes: impl Into<Vec<u8>>) -> Self {
         Self::new(dest.into(), Content::Bytes(bytes.into()))
@@ -624,7 +639,8 @@ impl WriteFile {
     ///
     /// ```
     /// let step = init_steps::fs::WriteFile::text("/shared/run.sh", "#!/bin/sh\n").mode(0o755);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
@@ -635,7 +651,8 @@ impl WriteFile {
     ///
     /// ```
     /// let step = init_steps::fs::WriteFile::text("/shared/x", "x").owner(1000, 1000);
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn owner(mut self, uid: u32, gid: u32) -> Self {
         self.owner = Some((uid, gid));

@@ -595,14 +595,7 @@ fn unexpected_status(
 
 /// A JSON value for a message, cut to a readable length.
 fn shown(value: &serde_json::Value) -> String {
-    let text = value.to_string();
-    if text.len() <= SHOWN_VALUE_MAX {
-        return text;
-    }
-    format!(
-        "{}…",
-        init_core::__private::truncate_utf8(&text, SHOWN_VALUE_MAX)
-    )
+    crate::text::shorten(&value.to_string(), SHOWN_VALUE_MAX).into_owned()
 }
 
 /// A set of HTTP statuses: inclusive ranges, and the text it was parsed from.

@@ -63,6 +63,15 @@ mod http_client;
 mod process_group;
 #[cfg(feature = "download")]
 mod progress;
+#[cfg(any(
+    feature = "command",
+    feature = "http",
+    feature = "vault",
+    feature = "download",
+    feature = "internal-file-output"
+))]
+#[allow(dead_code)] // Each family uses part of it.
+mod text;
 #[cfg(feature = "download")]
 mod unpack;
 

@@ -252,10 +252,7 @@ impl Render {
         if self.tree {
             self.src.clone()
         } else {
-            match self.src.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            }
+            crate::text::parent_or_dot(&self.src).to_path_buf()
         }
     }
 

@@ -760,7 +760,8 @@ impl VaultRevoke {
     ///
     /// ```
     /// let step = init_steps::vault::VaultRevoke::new();
-    /// # let _ = step;
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
     pub fn new() -> Self {
         Self::default()

@@ -70,10 +70,7 @@ pub(crate) fn from_reply(reply: &Reply, subject: &str) -> StepError {
     let errors = vault_errors(&reply.body);
     let mut text = errors.join("; ");
     if text.len() > MAX_ERROR_TEXT {
-        text = format!(
-            "{}…",
-            init_core::__private::truncate_utf8(&text, MAX_ERROR_TEXT)
-        );
+        text = crate::text::shorten(&text, MAX_ERROR_TEXT).into_owned();
     }
     if text.is_empty() {
         text = default_text(status).to_owned();
@@ -94,7 +91,7 @@ pub(crate) fn from_reply(reply: &Reply, subject: &str) -> StepError {
         class,
         format!(
             "{subject}: {} ({})",
-            lowercase_first(&text),
+            crate::text::lowercase_first(&text),
             status.as_u16()
         ),
     );
@@ -134,17 +131,6 @@ fn default_text(status: StatusCode) -> &'static str {
         502 => "a request to another vault node failed",
         503 => "vault is unavailable (sealed or in maintenance)",
         _ => "unexpected status",
-    }
-}
-
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match (chars.next(), chars.next()) {
-        (Some(c), Some(d)) if c.is_uppercase() && !d.is_uppercase() => c
-            .to_lowercase()
-            .chain(text[c.len_utf8()..].chars())
-            .collect(),
-        _ => text.to_owned(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
@@ -277,15 +277,7 @@ impl PkiIssue {
 async fn write_files(name: &str, files: Vec<FileOut>) -> Result<(), StepError> {
     let dir = files
         .first()
-        .and_then(|f| f.path.parent())
-        .map(|d| {
-            if d.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                d
-            }
-        })
-        .map(Path::to_path_buf);
+        .map(|f| crate::text::parent_or_dot(&f.path).to_path_buf());
     match dir {
         Some(dir) if files.len() > 1 => {
             let set: Vec<SetFile> = files
