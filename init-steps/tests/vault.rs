@@ -606,7 +606,7 @@ async fn files_missing_when_the_step_runs_fail_at_once_naming_the_file() {
         ),
         (
             Vault::from_env()
-                .with_ca_cert(missing("ca.pem"))
+                .ca_file(missing("ca.pem"))
                 .approle_login("role-id-1")
                 .secret_id("secret-id-1")
                 .boxed(),
@@ -669,7 +669,7 @@ async fn configured_files_that_exist_already_are_checked_at_validation() {
         ),
         (
             Vault::from_env()
-                .with_ca_cert(&not_pem)
+                .ca_file(&not_pem)
                 .token_login()
                 .boxed(),
             format!(
@@ -679,7 +679,7 @@ async fn configured_files_that_exist_already_are_checked_at_validation() {
         ),
         (
             Vault::from_env()
-                .with_client_cert(&not_pem, dir.path().join("key-to-come.pem"))
+                .client_cert(&not_pem, dir.path().join("key-to-come.pem"))
                 .ready()
                 .boxed(),
             format!(
@@ -738,7 +738,7 @@ async fn files_an_earlier_step_writes_pass_validation_and_are_read_when_the_step
         ]))
         .step(
             Vault::from_env()
-                .with_ca_cert(&ca_file)
+                .ca_file(&ca_file)
                 .approle_login("role-id-1")
                 .secret_id_file(&secret_file),
         )
@@ -1338,7 +1338,7 @@ async fn an_unset_vault_addr_or_token_fails_validation_where_the_step_needs_it()
     assert_eq!(
         error,
         "step \"vault-login\": VAULT_ADDR is not set: expected the vault address, such as \
-         https://vault.vault:8200 (or Vault::with_address)"
+         https://vault.vault:8200 (or Vault::address)"
     );
     let error = refused_before_the_wait(VaultReady::new(), &[("VAULT_ADDR", " ")]).await;
     assert!(
@@ -1353,7 +1353,7 @@ async fn an_unset_vault_addr_or_token_fails_validation_where_the_step_needs_it()
     assert_eq!(
         error,
         "step \"vault-login\": VAULT_TOKEN is not set: expected a vault token (or \
-         Vault::with_token, or Vault::token_file_login)"
+         Vault::token, or Vault::token_file_login)"
     );
 }
 
@@ -1367,7 +1367,7 @@ async fn a_vault_step_after_a_login_needs_neither_vault_addr_nor_vault_token() {
     let report = Plan::new("p")
         .step(
             Vault::from_env()
-                .with_address(double.url())
+                .address(double.url())
                 .kubernetes_login("orders")
                 .jwt_file(&token_file),
         )
@@ -1418,8 +1418,8 @@ async fn bad_tls_variables_fail_validation_naming_the_variable() {
             vec![("VAULT_CACERT", &missing)],
             format!(
                 "VAULT_CACERT {missing}: no such file: expected a PEM file of CA certificates (a \
-                 file that an earlier step writes is named in code, with Vault::with_ca_cert or \
-                 Vault::with_client_cert)"
+                 file that an earlier step writes is named in code, with Vault::ca_file or \
+                 Vault::client_cert)"
             ),
         ),
         (
@@ -1479,7 +1479,7 @@ async fn bad_configuration_is_refused_before_anything_runs() {
         .step(VaultReady::new())
         .step(
             Vault::from_env()
-                .with_address("vault:8200")
+                .address("vault:8200")
                 .kubernetes_login("orders"),
         )
         .step(KvRead::v1("kv", "a").version(2).publish_secret("x"))
