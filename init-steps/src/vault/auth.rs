@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
+use init_core::{
+    Context, ErrorClass, Publication, Step, StepError, ValidateContext, async_trait,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -14,7 +16,7 @@ use super::client::{
 };
 use super::error;
 use super::read::HeldLeases;
-use crate::http_client::{Family, Lazy};
+use crate::http_client::{self, Family, Lazy};
 
 /// Where the kubelet mounts the pod's service-account token.
 pub const KUBERNETES_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -207,11 +209,17 @@ fn wrapping_reply(reply: Reply, subject: &str) -> Result<Reply, StepError> {
             .iter()
             .any(|e| e.contains("wrapping token is not valid"));
     if invalid {
-        return Err(StepError::permanent(format!(
-            "{subject}: the approle wrapped secret_id is not valid: it expired, or it was \
-             unwrapped already (a wrapping token works once: by an earlier run of this \
-             container, or by someone who intercepted it); deliver a new one (400)"
-        )));
+        return Err(http_client::status_error(
+            subject,
+            reply.status,
+            ErrorClass::Permanent,
+            Some(
+                "the approle wrapped secret_id is not valid: it expired, or it was unwrapped \
+                 already (a wrapping token works once: by an earlier run of this container, or \
+                 by someone who intercepted it); deliver a new one",
+            ),
+            &reply.headers,
+        ));
     }
     reply.success(subject)
 }

@@ -129,11 +129,17 @@ fn redirect_error(reply: &Reply, subject: &str) -> StepError {
         .and_then(|l| l.to_str().ok())
         .and_then(|l| reply.url.join(l).ok())
         .map_or_else(|| "elsewhere".to_owned(), |u| http_client::display_url(&u));
-    StepError::transient(format!(
-        "{subject}: vault redirected to {target} ({}); not following a redirect to another host \
-         with the token (a standby node? point VAULT_ADDR at the active node or its load balancer)",
-        reply.status.as_u16()
-    ))
+    let context = format!(
+        "vault redirected to {target}; not following a redirect to another host with the \
+         token (a standby node? point VAULT_ADDR at the active node or its load balancer)"
+    );
+    http_client::status_error(
+        subject,
+        reply.status,
+        ErrorClass::Transient,
+        Some(&context),
+        &reply.headers,
+    )
 }
 
 /// What Vault means by a status, when it says more than the status's reason phrase.
@@ -226,7 +232,7 @@ mod tests {
         let err = from_reply(&r, "x");
         assert!(
             err.to_string()
-                .contains("redirected to http://vault:8200/v2/y (307)"),
+                .contains("HTTP 307 Temporary Redirect: vault redirected to http://vault:8200/v2/y;"),
             "{err}"
         );
     }
