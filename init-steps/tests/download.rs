@@ -138,7 +138,12 @@ fn router() -> Router {
         )
         .route(
             "/busy-retry-later",
-            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "7")]) }),
+            get(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "7")],
+                )
+            }),
         )
         .route("/moved", get(|| async { Redirect::temporary("/tool") }))
         .route("/good.tar.gz", archive_route(good_archive()))

@@ -332,7 +332,9 @@ async fn a_missing_secret_or_mount_is_a_permanent_404() {
     let line = run_alone(read, &ctx).await;
     assert_eq!(
         line.error.as_deref(),
-        Some("nomount/a: HTTP 404 Not Found: no handler for route \"nomount/data/a\". route entry not found.")
+        Some(
+            "nomount/a: HTTP 404 Not Found: no handler for route \"nomount/data/a\". route entry not found."
+        )
     );
 }
 
@@ -517,7 +519,11 @@ async fn kubernetes_login_refuses_a_service_account_or_namespace_the_role_does_n
             "billing",
             "HTTP 403 Forbidden: service account name not authorized",
         ),
-        ("dev", "orders", "HTTP 403 Forbidden: namespace not authorized"),
+        (
+            "dev",
+            "orders",
+            "HTTP 403 Forbidden: namespace not authorized",
+        ),
     ] {
         let (token_file, _) = sa_token_file(dir.path(), namespace, account);
         let login = Vault::from_env()
@@ -668,10 +674,7 @@ async fn configured_files_that_exist_already_are_checked_at_validation() {
             format!("step \"vault-login\": vault token file {shown}: expected a file"),
         ),
         (
-            Vault::from_env()
-                .ca_file(&not_pem)
-                .token_login()
-                .boxed(),
+            Vault::from_env().ca_file(&not_pem).token_login().boxed(),
             format!(
                 "step \"vault-login\": vault: CA file {}: expected PEM certificates",
                 not_pem.display()
@@ -783,7 +786,9 @@ async fn jwt_login_checks_the_roles_bound_claims() {
         .error
         .unwrap();
     assert!(
-        error.starts_with("auth/ci/login (role \"deploy\"): HTTP 400 Bad Request: error validating claims"),
+        error.starts_with(
+            "auth/ci/login (role \"deploy\"): HTTP 400 Bad Request: error validating claims"
+        ),
         "{error}"
     );
     assert!(error.contains(": HTTP 400 Bad Request: "));
@@ -872,7 +877,10 @@ async fn vault_ready_counts_a_standby_only_when_allowed() {
     assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
 
     for (health, text) in [
-        (Health::Uninitialized, "HTTP 501 Not Implemented: vault is not initialized"),
+        (
+            Health::Uninitialized,
+            "HTTP 501 Not Implemented: vault is not initialized",
+        ),
         (Health::PerfStandby, "performance standby node"),
     ] {
         double.set_health(health);
@@ -1126,7 +1134,9 @@ async fn pki_issue_for_a_name_the_role_does_not_allow_is_permanent() {
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
-        Some("pki_int/issue/web: HTTP 400 Bad Request: common name evil.example.org not allowed by this role")
+        Some(
+            "pki_int/issue/web: HTTP 400 Bad Request: common name evil.example.org not allowed by this role"
+        )
     );
 }
 
@@ -1267,7 +1277,11 @@ async fn no_secret_reaches_logs_errors_the_report_or_the_termination_message() {
             .1
             .contains("secret/billing/db: HTTP 403 Forbidden: permission denied")
     );
-    assert!(places[2].1.contains("HTTP 400 Bad Request: invalid role or secret ID"));
+    assert!(
+        places[2]
+            .1
+            .contains("HTTP 400 Bad Request: invalid role or secret ID")
+    );
 }
 
 /// A step that records that it ran, then waits for an hour: a long wait before a Vault step.

@@ -272,7 +272,9 @@ async fn approle_login_with_a_secret_id_given_or_read_from_a_file() {
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
-        Some(format!("auth/{mount}/login: HTTP 400 Bad Request: invalid role or secret ID").as_str())
+        Some(
+            format!("auth/{mount}/login: HTTP 400 Bad Request: invalid role or secret ID").as_str()
+        )
     );
 }
 
@@ -558,7 +560,10 @@ async fn kubernetes_login_is_checked_by_openbao_through_the_token_review_api() {
     // What the role does not bind, and a token the TokenReview API does not know: refused at
     // once, saying why in OpenBao's words.
     for (jwt, expected) in [
-        (&billing, "HTTP 403 Forbidden: service account name not authorized"),
+        (
+            &billing,
+            "HTTP 403 Forbidden: service account name not authorized",
+        ),
         (&dev, "HTTP 403 Forbidden: namespace not authorized"),
         (&unknown, "HTTP 403 Forbidden: permission denied"),
     ] {
@@ -892,7 +897,10 @@ async fn a_namespace_scopes_the_login_and_the_reads() {
     .await;
     assert_eq!(line.attempts, 1);
     assert!(
-        line.error.as_deref().unwrap().contains(": HTTP 404 Not Found"),
+        line.error
+            .as_deref()
+            .unwrap()
+            .contains(": HTTP 404 Not Found"),
         "{line:?}"
     );
 }
@@ -1117,7 +1125,8 @@ async fn revoke_kills_the_token_a_login_made_and_a_rerun_counts_it_revoked() {
     // ("orders" itself is a secret value of this plan, the username: the redactor masks it.)
     let error = line.error.unwrap();
     assert!(
-        error.starts_with(&format!("{kv}/")) && error.ends_with("/db: HTTP 403 Forbidden: permission denied"),
+        error.starts_with(&format!("{kv}/"))
+            && error.ends_with("/db: HTTP 403 Forbidden: permission denied"),
         "{error}"
     );
 }

@@ -92,8 +92,7 @@ impl Step for HttpWait {
         if self.body_contains.is_none() && self.json.is_empty() {
             return Ok(());
         }
-        let body =
-            http_client::read_capped(response, self.max_size, Family::Wait, &what).await?;
+        let body = http_client::read_capped(response, self.max_size, Family::Wait, &what).await?;
         self.check_body(&what, &body)
     }
 }

@@ -31,7 +31,6 @@ impl HttpWait {
         Ok(map)
     }
 
-
     pub(super) fn register_secrets(&self, ctx: &Context, url: &Url) {
         for header in self.headers.iter().filter(|h| h.secret) {
             ctx.register_secret(&header.value);
@@ -44,7 +43,6 @@ impl HttpWait {
             ctx.register_secret(password);
         }
     }
-
 }
 
 /// One request header; a secret value is never shown.

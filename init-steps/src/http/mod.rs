@@ -201,11 +201,7 @@ impl HttpWait {
     ///     .json("/components/db/details/ready", true);
     /// ```
     #[must_use]
-    pub fn json(
-        mut self,
-        pointer: impl Into<String>,
-        value: impl Into<serde_json::Value>,
-    ) -> Self {
+    pub fn json(mut self, pointer: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.json.push((pointer.into(), value.into()));
         self
     }
@@ -345,13 +341,11 @@ impl HttpWait {
             .map_err(|expected| StepError::invalid(format!("url {:?}: {expected}", self.input)))
     }
 
-
     fn expected_status(&self) -> Result<&StatusSet, StepError> {
         self.status
             .as_ref()
             .map_err(|message| StepError::invalid(format!("{}: {message}", self.name)))
     }
-
 
     fn client(&self) -> Result<reqwest::Client, StepError> {
         self.client.get_or_build(|| {

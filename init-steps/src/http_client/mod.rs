@@ -282,7 +282,6 @@ fn read_file(path: &Path, kind: &str, family: Family, what: &str) -> Result<Vec<
     })
 }
 
-
 /// Reads at most `cap` bytes of a response body.
 ///
 /// A body longer than the cap is an error naming the cap (permanent: the same resource will be

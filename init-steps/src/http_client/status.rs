@@ -106,10 +106,16 @@ mod tests {
     #[test]
     fn waits_poll_every_status_but_refused_credentials() {
         for code in [301, 400, 404, 429, 500, 503] {
-            assert_eq!(status_class(status(code), Family::Wait), ErrorClass::Transient);
+            assert_eq!(
+                status_class(status(code), Family::Wait),
+                ErrorClass::Transient
+            );
         }
         for code in [401, 403, 407] {
-            assert_eq!(status_class(status(code), Family::Wait), ErrorClass::Permanent);
+            assert_eq!(
+                status_class(status(code), Family::Wait),
+                ErrorClass::Permanent
+            );
         }
     }
 
@@ -119,8 +125,17 @@ mod tests {
         let err = status_error("u", status(404), ErrorClass::Permanent, None, &none);
         assert_eq!(err.to_string(), "u: HTTP 404 Not Found");
         assert!(err.is_permanent());
-        let err = status_error("u", status(503), ErrorClass::Transient, Some("expected 2xx"), &none);
-        assert_eq!(err.to_string(), "u: HTTP 503 Service Unavailable: expected 2xx");
+        let err = status_error(
+            "u",
+            status(503),
+            ErrorClass::Transient,
+            Some("expected 2xx"),
+            &none,
+        );
+        assert_eq!(
+            err.to_string(),
+            "u: HTTP 503 Service Unavailable: expected 2xx"
+        );
         assert!(err.is_transient());
         // A status without a registered reason shows its code alone.
         let err = status_error("u", status(472), ErrorClass::Permanent, Some("dr"), &none);

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use init_core::{
-    Context, ErrorClass, Publication, Step, StepError, ValidateContext, async_trait,
-};
+use init_core::{Context, ErrorClass, Publication, Step, StepError, ValidateContext, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -231,8 +231,9 @@ mod tests {
             .insert("location", "../v2/y?token=t".parse().unwrap());
         let err = from_reply(&r, "x");
         assert!(
-            err.to_string()
-                .contains("HTTP 307 Temporary Redirect: vault redirected to http://vault:8200/v2/y;"),
+            err.to_string().contains(
+                "HTTP 307 Temporary Redirect: vault redirected to http://vault:8200/v2/y;"
+            ),
             "{err}"
         );
     }
