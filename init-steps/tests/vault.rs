@@ -964,7 +964,7 @@ async fn vault_ready_waits_through_an_ingress_404_but_not_a_refused_credential()
     assert_eq!(line.attempts, 1, "{line:?}");
     assert_eq!(
         line.error.as_deref(),
-        Some("sys/health: HTTP 403 Forbidden: permission denied")
+        Some("sys/health: HTTP 403 Forbidden")
     );
 }
 
