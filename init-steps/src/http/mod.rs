@@ -1,6 +1,6 @@
 //! `HttpWait`: waits until an HTTP endpoint answers with an expected status (and, optionally,
-//! body). This file holds the builder; [`expect`] the expected answer (statuses, body checks),
-//! [`header`] the request headers and their secrets, [`check`] the step itself (validation and
+//! body). This file holds the builder; `expect` the expected answer (statuses, body checks),
+//! `header` the request headers and their secrets, `check` the step itself (validation and
 //! one attempt).
 
 mod check;
@@ -133,7 +133,7 @@ impl HttpWait {
 
     /// Waits for a `GET` of `url` (`http://` or `https://`) to answer as expected.
     ///
-    /// The URL is checked by [`validate`](Step::validate), before the plan runs.
+    /// The URL is checked by [`validate`](init_core::Step::validate), before the plan runs.
     ///
     /// ```
     /// use init_core::Step;
