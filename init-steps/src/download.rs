@@ -11,7 +11,7 @@ use sha2::Digest as _;
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
 use crate::hex::hex;
-use crate::http_client::{self, Family, Redirects, TlsOptions};
+use crate::http_client::{self, Family, Lazy, Redirects, TlsOptions};
 use crate::progress::Progress;
 use crate::unpack;
 
@@ -30,7 +30,8 @@ const BATCH: usize = 256 * 1024;
 ///   when unpacking, at most that many bytes are unpacked.
 /// - **Atomic**: the body streams into a temp file next to the destination while it is
 ///   hashed; the file replaces the destination only once it is complete and verified.
-/// - **Retried** (by the executor) on network errors, 408, 429 and 5xx; any other HTTP status
+/// - **Retried** (by the executor) on network errors, 408, 425, 429 and 5xx (after the
+///   server's `Retry-After`, when it sends one); any other HTTP status
 ///   (400, 404 included: the server is up and answered) is permanent. Redirects are followed
 ///   (up to 10, to the same host only when the URL carries credentials); more than 10, or one
 ///   from https to http, is permanent. A certificate that does not verify is permanent, except
@@ -53,7 +54,7 @@ const BATCH: usize = 256 * 1024;
 /// let tool = Download::new("https://example.com/tool-1.2.3", "/shared/bin/tool")
 ///     .sha256("a3f5c2f1b6b0e5f2ce2a9e7a3d2b9c0e6f8a1d4c7b2e5f8a9c0d3e6f9a2b5c8d")
 ///     .mode(0o755);
-/// assert_eq!(tool.name(), "download:/shared/bin/tool");
+/// assert_eq!(tool.name(), "download /shared/bin/tool");
 /// assert!(tool.validate(&init_core::ValidateContext::process()).is_ok());
 ///
 /// let unpinned = Download::new("https://example.com/x", "/tmp/x");
@@ -71,6 +72,9 @@ pub struct Download {
     unpack: bool,
     mode: Option<u32>,
     owner: Option<(u32, u32)>,
+    /// Built on the first attempt (it reads the CA file, which an earlier step may write) and
+    /// kept for the retries.
+    client: Lazy<reqwest::Client>,
 }
 
 impl fmt::Debug for Download {
@@ -92,12 +96,12 @@ impl fmt::Debug for Download {
             .field("unpack", &self.unpack)
             .field("mode", &self.mode)
             .field("owner", &self.owner)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl Download {
-    /// Downloads `url` to the file `dest`. The step is named `download:<dest>`.
+    /// Downloads `url` to the file `dest`. The step is named `download <dest>`.
     ///
     /// ```
     /// let step = init_steps::download::Download::new("https://example.com/a.bin", "/data/a.bin");
@@ -109,7 +113,7 @@ impl Download {
     pub fn new(url: impl Into<String>, dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
         Self {
-            name: format!("download:{}", dest.display()),
+            name: format!("download {}", dest.display()),
             url: url.into(),
             dest,
             sha256: None,
@@ -119,6 +123,7 @@ impl Download {
             unpack: false,
             mode: None,
             owner: None,
+            client: Lazy::new(),
         }
     }
 
@@ -131,6 +136,7 @@ impl Download {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn sha256(mut self, hex: impl Into<String>) -> Self {
         self.sha256 = Some(hex.into().to_ascii_lowercase());
         self
@@ -145,6 +151,7 @@ impl Download {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn insecure_skip_checksum(mut self) -> Self {
         self.skip_checksum = true;
         self
@@ -160,6 +167,7 @@ impl Download {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = bytes;
         self
@@ -175,6 +183,7 @@ impl Download {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_file = Some(path.into());
         self
@@ -190,6 +199,7 @@ impl Download {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn unpack_tar_gz(mut self) -> Self {
         self.unpack = true;
         self
@@ -206,6 +216,7 @@ impl Download {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self
@@ -221,6 +232,7 @@ impl Download {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn owner(mut self, uid: u32, gid: u32) -> Self {
         self.owner = Some((uid, gid));
         self
@@ -312,8 +324,9 @@ impl Step for Download {
         } else {
             Redirects::SameOrigin
         };
-        let client =
-            http_client::build_client(&self.tls(), redirects, Family::OneShot, &self.name)?;
+        let client = self.client.get_or_build(|| {
+            http_client::build_client(&self.tls(), redirects, Family::OneShot, &self.name)
+        })?;
         let mut response = client
             .get(url)
             .send()
@@ -321,14 +334,14 @@ impl Step for Download {
             .map_err(|e| http_client::classify_error(e, Family::OneShot, &shown))?;
         let status = response.status();
         if !status.is_success() {
-            let mut err = StepError::with_class(
-                http_client::status_class(status),
-                format!("{shown}: HTTP {status}"),
-            );
-            if let Some(delay) = http_client::retry_after(response.headers()) {
-                err = err.with_retry_after(delay);
-            }
-            return Err(err);
+            let class = http_client::status_class(status, Family::OneShot);
+            return Err(http_client::status_error(
+                &shown,
+                status,
+                class,
+                None,
+                response.headers(),
+            ));
         }
         let too_large = || {
             StepError::permanent(format!(

@@ -132,6 +132,19 @@ fn router() -> Router {
             "/busy",
             get(|| async { StatusCode::SERVICE_UNAVAILABLE.into_response() }),
         )
+        .route(
+            "/gone-retry-later",
+            get(|| async { (StatusCode::NOT_FOUND, [(header::RETRY_AFTER, "7")]) }),
+        )
+        .route(
+            "/busy-retry-later",
+            get(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "7")],
+                )
+            }),
+        )
         .route("/moved", get(|| async { Redirect::temporary("/tool") }))
         .route("/good.tar.gz", archive_route(good_archive()))
         .route(
@@ -301,6 +314,32 @@ async fn client_errors_are_permanent_and_server_errors_transient() {
 }
 
 #[tokio::test]
+async fn retry_after_is_attached_to_transient_statuses_only() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = |path: &str| {
+        Download::new(format!("http://{addr}/{path}"), dir.path().join("x"))
+            .insecure_skip_checksum()
+    };
+    let gone = fetch("gone-retry-later")
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(gone.is_permanent());
+    assert_eq!(gone.retry_after(), None);
+    assert_eq!(
+        gone.to_string(),
+        format!("http://{addr}/gone-retry-later: HTTP 404 Not Found")
+    );
+    let busy = fetch("busy-retry-later")
+        .run(&Context::new())
+        .await
+        .unwrap_err();
+    assert!(busy.is_transient());
+    assert_eq!(busy.retry_after(), Some(std::time::Duration::from_secs(7)));
+}
+
+#[tokio::test]
 async fn a_refused_connection_is_transient() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -419,30 +458,30 @@ async fn validate_refuses_unpinned_downloads_and_bad_input() {
     let cases = [
         (
             Download::new("https://example.com/a", "/data/a"),
-            "download:/data/a: expected a sha256 to check the download against (or \
+            "download /data/a: expected a sha256 to check the download against (or \
              insecure_skip_checksum() to waive it)",
         ),
         (
             Download::new("https://example.com/a", "/data/a").sha256("abc"),
-            "download:/data/a: sha256 \"abc\": expected 64 hex digits",
+            "download /data/a: sha256 \"abc\": expected 64 hex digits",
         ),
         (
             Download::new("ftp://example.com/a", "/data/a").insecure_skip_checksum(),
-            "download:/data/a: URL ftp://example.com/a: expected an http or https URL",
+            "download /data/a: URL ftp://example.com/a: expected an http or https URL",
         ),
         (
             Download::new("https://example.com/a.tgz", "/opt/a")
                 .insecure_skip_checksum()
                 .unpack_tar_gz()
                 .mode(0o755),
-            "download:/opt/a: mode: unpacked files keep the archive's modes; expected no mode \
+            "download /opt/a: mode: unpacked files keep the archive's modes; expected no mode \
              with unpack_tar_gz()",
         ),
         (
             Download::new("https://example.com/a", "/data/a")
                 .insecure_skip_checksum()
                 .mode(0o20000),
-            "download:/data/a: mode 0o20000: expected permission bits between 0o000 and 0o7777",
+            "download /data/a: mode 0o20000: expected permission bits between 0o000 and 0o7777",
         ),
     ];
     for (step, message) in cases {
@@ -586,6 +625,31 @@ async fn trusts_a_private_ca_only_through_the_extra_ca_file() {
     assert_eq!(fs::read(&dest).unwrap(), payload());
 }
 
+#[tokio::test]
+async fn builds_its_client_once_and_reuses_it_across_attempts() {
+    use support::tls_server::{TestCa, serve_tls};
+    let ca = TestCa::new("initkit test CA");
+    let addr = serve_tls(router(), &ca.issue_server(&["127.0.0.1"]), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write(dir.path(), "ca");
+    let dest = dir.path().join("tool");
+    let step = Download::new(format!("https://{addr}/tool"), &dest)
+        .sha256(sha256_hex(&payload()))
+        .ca_file(&ca_file);
+    step.run(&Context::new()).await.unwrap();
+
+    // The second attempt reuses the client built by the first: the CA file it read then is
+    // not read again (a client built per attempt would fail here, naming the missing file).
+    fs::remove_file(&ca_file).unwrap();
+    fs::remove_file(&dest).unwrap();
+    step.run(&Context::new()).await.unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), payload());
+
+    // A copy of the builder gets its own client, and reads the CA file again.
+    let err = step.clone().run(&Context::new()).await.unwrap_err();
+    assert!(err.to_string().contains("CA file"), "{err}");
+}
+
 #[test]
 fn download_debug_shows_no_url_credentials() {
     let step = init_steps::download::Download::new(
@@ -660,7 +724,7 @@ async fn a_ca_file_is_checked_when_it_exists_and_missing_at_run_time_is_permanen
     assert_eq!(
         err.to_string(),
         format!(
-            "download:{}: CA file {}: expected PEM certificates (-----BEGIN CERTIFICATE-----), \
+            "download {}: CA file {}: expected PEM certificates (-----BEGIN CERTIFICATE-----), \
              found none",
             dest.display(),
             not_pem.display()
@@ -679,7 +743,7 @@ async fn a_ca_file_is_checked_when_it_exists_and_missing_at_run_time_is_permanen
     assert_eq!(
         err.to_string(),
         format!(
-            "download:{}: CA file {}: no such file or directory",
+            "download {}: CA file {}: no such file or directory",
             dest.display(),
             later.display()
         )

@@ -98,7 +98,7 @@ async fn an_unready_status_times_out_naming_url_status_and_expectation() {
     let script = Script::statuses(&[503]);
     let addr = serve(script.router()).await;
 
-    let wait = HttpWait::get(format!("http://{addr}/health?token=abc")).with_status("200,204");
+    let wait = HttpWait::get(format!("http://{addr}/health?token=abc")).status("200,204");
     let report = run(wait.timeout(Duration::from_millis(500))).await;
 
     assert_eq!(report.outcome, Outcome::TimedOut);
@@ -108,7 +108,7 @@ async fn an_unready_status_times_out_naming_url_status_and_expectation() {
     assert_eq!(
         step.error.as_deref(),
         Some(&*format!(
-            "http://{addr}/health: status 503 Service Unavailable, expected 200,204"
+            "http://{addr}/health: HTTP 503 Service Unavailable: expected 200,204"
         ))
     );
 }
@@ -118,7 +118,7 @@ async fn a_404_can_be_the_expected_status() {
     let script = Script::statuses(&[404]);
     let addr = serve(script.router()).await;
 
-    let report = run(HttpWait::get(format!("http://{addr}/")).with_status("404")).await;
+    let report = run(HttpWait::get(format!("http://{addr}/")).status("404")).await;
 
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.steps[0].attempts, 1);
@@ -138,7 +138,7 @@ async fn refused_credentials_fail_at_once() {
     assert_eq!(
         step.error.as_deref(),
         Some(&*format!(
-            "http://{addr}/: status 401 Unauthorized, expected 2xx"
+            "http://{addr}/: HTTP 401 Unauthorized: expected 2xx"
         ))
     );
 }
@@ -156,13 +156,13 @@ async fn redirects_are_not_followed_unless_asked() {
     let url = format!("http://{addr}/");
 
     let not_followed = run(HttpWait::get(&url).timeout(Duration::from_millis(300))).await;
-    let expected_3xx = run(HttpWait::get(&url).with_status("3xx")).await;
+    let expected_3xx = run(HttpWait::get(&url).status("3xx")).await;
     let followed = run(HttpWait::get(&url).follow_redirects()).await;
 
     let error = not_followed.steps[0].error.as_deref().unwrap();
     assert!(
         error.starts_with(&format!(
-            "{url}: status 302 Found, expected 2xx (redirects are not followed"
+            "{url}: HTTP 302 Found: expected 2xx (redirects are not followed"
         )),
         "{error}"
     );
@@ -190,13 +190,13 @@ async fn redirects_to_another_origin_are_not_followed_with_credentials() {
     let addr = serve(redirect).await;
 
     let wait = HttpWait::get(format!("http://{addr}/"))
-        .with_header("Authorization", "Bearer s3cr3t-t0ken")
+        .header("Authorization", "Bearer s3cr3t-t0ken")
         .follow_redirects();
     let report = run(wait.timeout(Duration::from_millis(300))).await;
 
     assert_eq!(report.outcome, Outcome::TimedOut);
     let error = report.steps[0].error.as_deref().unwrap();
-    assert!(error.contains("status 302 Found, expected 2xx"), "{error}");
+    assert!(error.contains("HTTP 302 Found: expected 2xx"), "{error}");
     assert_eq!(
         elsewhere.requests(),
         0,
@@ -264,7 +264,7 @@ async fn a_redirect_from_https_to_http_fails_at_once() {
 
     let url = format!("https://{addr}/");
     let wait = HttpWait::get(&url)
-        .with_ca_file(ca.write(dir.path(), "ca"))
+        .ca_file(ca.write(dir.path(), "ca"))
         .follow_redirects()
         .timeout(Duration::from_secs(20));
     let report = run(wait).await;
@@ -296,7 +296,7 @@ async fn waits_until_the_body_contains_the_text() {
     let script = Script::new(&[(200, "starting"), (200, "starting"), (200, "ready: yes")]);
     let addr = serve(script.router()).await;
 
-    let wait = HttpWait::get(format!("http://{addr}/")).with_body_containing("ready");
+    let wait = HttpWait::get(format!("http://{addr}/")).body_containing("ready");
     let report = run(wait.timeout(Duration::from_secs(20))).await;
 
     assert!(report.is_success(), "{report:?}");
@@ -320,8 +320,8 @@ async fn waits_until_the_json_values_match() {
     let addr = serve(script.router()).await;
 
     let wait = HttpWait::get(format!("http://{addr}/health"))
-        .with_json("/status", "UP")
-        .with_json("/components/db/status", "UP");
+        .json("/status", "UP")
+        .json("/components/db/status", "UP");
     let report = run(wait.timeout(Duration::from_secs(20))).await;
 
     assert!(report.is_success(), "{report:?}");
@@ -348,7 +348,7 @@ async fn json_mismatches_say_what_was_found() {
         let script = Script::new(&[(200, body)]);
         let addr = serve(script.router()).await;
 
-        let wait = HttpWait::get(format!("http://{addr}/")).with_json("/status", "UP");
+        let wait = HttpWait::get(format!("http://{addr}/")).json("/status", "UP");
         let report = run(wait.timeout(Duration::from_millis(300))).await;
 
         assert_eq!(report.outcome, Outcome::TimedOut);
@@ -365,8 +365,8 @@ async fn a_body_over_the_limit_fails_at_once() {
     let addr = serve(script.router()).await;
 
     let wait = HttpWait::get(format!("http://{addr}/"))
-        .with_body_containing("ready")
-        .with_body_limit(8);
+        .body_containing("ready")
+        .max_size(8);
     let report = run(wait).await;
 
     assert_eq!(report.outcome, Outcome::Failed);
@@ -386,9 +386,9 @@ async fn sends_headers_and_registers_credential_values_as_secrets() {
     let ctx = Context::new();
 
     let wait = HttpWait::get(format!("http://{addr}/"))
-        .with_header("Accept", "application/json")
-        .with_header("Authorization", "Bearer s3cr3t-t0ken")
-        .with_secret_header("X-Probe", "pr0be-value");
+        .header("Accept", "application/json")
+        .header("Authorization", "Bearer s3cr3t-t0ken")
+        .secret_header("X-Probe", "pr0be-value");
     let debug = format!("{wait:?}");
     let report = Plan::new("test").step(wait).run(&ctx).await;
 
@@ -454,7 +454,7 @@ async fn a_server_that_never_answers_times_out_each_request_and_backs_off() {
     let addr = raw_server(|stream, held| held.push(stream)).await;
 
     let wait = HttpWait::get(format!("http://{addr}/health?sig=s3cr3t"))
-        .with_request_timeout(Duration::from_millis(200));
+        .request_timeout(Duration::from_millis(200));
     let report = run(wait.timeout(Duration::from_millis(1500))).await;
 
     assert_eq!(report.outcome, Outcome::TimedOut);
@@ -517,7 +517,7 @@ async fn trusts_a_private_ca_from_a_ca_file() {
     .await;
 
     let wait = HttpWait::get(format!("https://localhost:{}/", addr.port()))
-        .with_ca_file(ca.write(dir.path(), "ca"));
+        .ca_file(ca.write(dir.path(), "ca"));
     let report = run(wait).await;
 
     assert!(report.is_success(), "{report:?}");
@@ -587,7 +587,7 @@ async fn a_certificate_for_another_name_is_retried_by_a_wait() {
     let script = Script::statuses(&[200]);
     let addr = serve_tls(script.router(), &ca.issue_server(&["other.example"]), None).await;
 
-    let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(ca.write(dir.path(), "ca"));
+    let wait = HttpWait::get(format!("https://{addr}/")).ca_file(ca.write(dir.path(), "ca"));
     let report = run(wait.retry(three_quick_attempts())).await;
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
@@ -616,7 +616,7 @@ async fn a_wait_outlasts_an_ingress_placeholder_certificate() {
     )
     .await;
 
-    let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(ca.write(dir.path(), "ca"));
+    let wait = HttpWait::get(format!("https://{addr}/")).ca_file(ca.write(dir.path(), "ca"));
     let report = run(wait.retry(three_quick_attempts())).await;
 
     assert!(report.is_success(), "{report:?}");
@@ -635,7 +635,7 @@ async fn a_certificate_not_valid_yet_is_transient_and_retried_once_it_is_valid()
     let addr = serve_tls(script.router(), &server, None).await;
 
     let (logs, guard) = logs::capture();
-    let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(ca.write(dir.path(), "ca"));
+    let wait = HttpWait::get(format!("https://{addr}/")).ca_file(ca.write(dir.path(), "ca"));
     let report = run(wait.timeout(Duration::from_secs(20))).await;
     drop(guard);
 
@@ -660,7 +660,7 @@ async fn a_certificate_not_valid_for_days_yet_fails_at_once_blaming_the_clock() 
     let server = ca.issue_server_valid_from(&["127.0.0.1"], not_before);
     let addr = serve_tls(Script::statuses(&[200]).router(), &server, None).await;
 
-    let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(ca.write(dir.path(), "ca"));
+    let wait = HttpWait::get(format!("https://{addr}/")).ca_file(ca.write(dir.path(), "ca"));
     let report = run(wait.timeout(Duration::from_secs(20))).await;
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
@@ -707,8 +707,8 @@ async fn presents_a_client_certificate_for_mtls() {
         .write(dir.path(), "client");
 
     let with_cert = HttpWait::get(format!("https://{addr}/"))
-        .with_ca_file(&ca_file)
-        .with_client_cert(cert, key);
+        .ca_file(&ca_file)
+        .client_cert(cert, key);
     let report = run(with_cert).await;
     assert!(report.is_success(), "{report:?}");
     assert_eq!(script.requests(), 1);
@@ -717,13 +717,13 @@ async fn presents_a_client_certificate_for_mtls() {
     let (bad_cert, bad_key) = stranger.write(dir.path(), "stranger");
     let cases = [
         (
-            HttpWait::get(format!("https://{addr}/")).with_ca_file(&ca_file),
+            HttpWait::get(format!("https://{addr}/")).ca_file(&ca_file),
             "the server requires a client certificate, and none was configured",
         ),
         (
             HttpWait::get(format!("https://{addr}/"))
-                .with_ca_file(&ca_file)
-                .with_client_cert(bad_cert, bad_key),
+                .ca_file(&ca_file)
+                .client_cert(bad_cert, bad_key),
             "the server refused the client certificate (UnknownCA)",
         ),
     ];
@@ -760,7 +760,7 @@ async fn a_ca_file_that_is_not_there_yet_is_waited_for() {
         std::fs::write(path, pem).unwrap();
     });
 
-    let wait = HttpWait::get(format!("https://{addr}/")).with_ca_file(&ca_file);
+    let wait = HttpWait::get(format!("https://{addr}/")).ca_file(&ca_file);
     let report = run(wait.timeout(Duration::from_secs(20))).await;
 
     assert!(report.is_success(), "{report:?}");
@@ -777,28 +777,28 @@ fn tls_files_that_exist_already_must_hold_pem() {
     let missing = dir.path().join("later.pem");
     let cases = [
         (
-            HttpWait::get("https://app/").with_ca_file(&not_pem),
+            HttpWait::get("https://app/").ca_file(&not_pem),
             format!(
                 "GET https://app/: CA file {}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none",
                 not_pem.display()
             ),
         ),
         (
-            HttpWait::get("https://app/").with_client_cert(&key, &key),
+            HttpWait::get("https://app/").client_cert(&key, &key),
             format!(
                 "GET https://app/: client certificate {}: expected PEM certificates",
                 key.display()
             ),
         ),
         (
-            HttpWait::get("https://app/").with_client_cert(&cert, &cert),
+            HttpWait::get("https://app/").client_cert(&cert, &cert),
             format!(
                 "GET https://app/: client key {}: expected a PEM private key",
                 cert.display()
             ),
         ),
         (
-            HttpWait::get("https://app/").with_ca_file(dir.path()),
+            HttpWait::get("https://app/").ca_file(dir.path()),
             format!(
                 "GET https://app/: CA file {}: expected a readable file",
                 dir.path().display()
@@ -812,8 +812,8 @@ fn tls_files_that_exist_already_must_hold_pem() {
     }
     // Files that are good, or not there yet (an earlier step may write them), pass.
     let fine = HttpWait::get("https://app/")
-        .with_ca_file(&missing)
-        .with_client_cert(&cert, &key);
+        .ca_file(&missing)
+        .client_cert(&cert, &key);
     assert!(fine.validate(&ValidateContext::process()).is_ok());
 }
 
@@ -833,31 +833,31 @@ fn bad_settings_fail_validation_naming_the_input() {
             "url \"ftp://app/\": scheme \"ftp\": expected an http:// or https:// URL",
         ),
         (
-            HttpWait::get("http://app/").with_status("200,2xxx"),
+            HttpWait::get("http://app/").status("200,2xxx"),
             "GET http://app/: status \"2xxx\": expected status codes",
         ),
         (
-            HttpWait::head("http://app/").with_body_containing("ok"),
+            HttpWait::head("http://app/").body_containing("ok"),
             "HEAD http://app/: a HEAD answer has no body: body checks need GET",
         ),
         (
-            HttpWait::get("http://app/").with_json("status", "UP"),
+            HttpWait::get("http://app/").json("status", "UP"),
             "GET http://app/: JSON pointer \"status\": expected \"\" or a path starting with /",
         ),
         (
-            HttpWait::get("http://app/").with_header("Bad Name", "x"),
+            HttpWait::get("http://app/").header("Bad Name", "x"),
             "GET http://app/: header name \"Bad Name\": expected a token",
         ),
         (
-            HttpWait::get("http://app/").with_header("X-Token", "line\nbreak"),
+            HttpWait::get("http://app/").header("X-Token", "line\nbreak"),
             "GET http://app/: header \"X-Token\": expected a value of visible ASCII characters",
         ),
         (
-            HttpWait::get("http://app/").with_body_limit(0),
-            "GET http://app/: body limit 0: expected at least 1 byte",
+            HttpWait::get("http://app/").max_size(0),
+            "GET http://app/: max_size 0: expected at least one byte",
         ),
         (
-            HttpWait::get("http://app/").with_request_timeout(Duration::ZERO),
+            HttpWait::get("http://app/").request_timeout(Duration::ZERO),
             "GET http://app/: request timeout 0s: expected a duration greater than zero",
         ),
     ];

@@ -305,12 +305,12 @@ async fn permission_denied_is_permanent_and_names_the_path_and_vaults_error() {
     // Vault sent "1 error occurred:\n\t* permission denied\n\n": matched and flattened.
     assert_eq!(
         line.error.as_deref(),
-        Some("secret/billing/db: permission denied (403)")
+        Some("secret/billing/db: HTTP 403 Forbidden: permission denied")
     );
     let message = init_core::termination_message(&report, ctx.redactor());
     assert!(
         message.starts_with("step \"vault-db\" failed after 1 attempt in ")
-            && message.ends_with(": secret/billing/db: permission denied (403)"),
+            && message.ends_with(": secret/billing/db: HTTP 403 Forbidden: permission denied"),
         "{message}"
     );
 }
@@ -325,14 +325,16 @@ async fn a_missing_secret_or_mount_is_a_permanent_404() {
     let line = run_alone(read, &ctx).await;
     assert_eq!(
         (line.attempts, line.error.as_deref()),
-        (1, Some("secret/orders/nope: not found (404)"))
+        (1, Some("secret/orders/nope: HTTP 404 Not Found"))
     );
 
     let read = KvRead::v2("nomount", "a").publish_secret("x").retry(fast());
     let line = run_alone(read, &ctx).await;
     assert_eq!(
         line.error.as_deref(),
-        Some("nomount/a: no handler for route \"nomount/data/a\". route entry not found. (404)")
+        Some(
+            "nomount/a: HTTP 404 Not Found: no handler for route \"nomount/data/a\". route entry not found."
+        )
     );
 }
 
@@ -395,7 +397,7 @@ async fn rate_limits_and_server_errors_are_transient_and_the_last_one_is_reporte
     assert_eq!((line.status, line.attempts), (StepStatus::Failed, 5));
     assert_eq!(
         line.error.as_deref(),
-        Some("secret/orders/db: a request to another vault node failed (502)")
+        Some("secret/orders/db: HTTP 502 Bad Gateway: a request to another vault node failed")
     );
 }
 
@@ -448,7 +450,7 @@ async fn a_redirect_to_another_host_never_carries_the_token() {
     let error = line.error.as_deref().unwrap();
     assert!(
         error.contains(&format!(
-            "vault redirected to {elsewhere}/v1/secret/data/orders/db (307)"
+            "HTTP 307 Temporary Redirect: vault redirected to {elsewhere}/v1/secret/data/orders/db;"
         )),
         "{error}"
     );
@@ -503,7 +505,7 @@ async fn approle_login_reads_the_secret_id_file_and_a_wrong_one_fails_at_once() 
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
-        Some("auth/approle/login: invalid role or secret ID (400)")
+        Some("auth/approle/login: HTTP 400 Bad Request: invalid role or secret ID")
     );
 }
 
@@ -515,9 +517,13 @@ async fn kubernetes_login_refuses_a_service_account_or_namespace_the_role_does_n
         (
             "prod",
             "billing",
-            "service account name not authorized (403)",
+            "HTTP 403 Forbidden: service account name not authorized",
         ),
-        ("dev", "orders", "namespace not authorized (403)"),
+        (
+            "dev",
+            "orders",
+            "HTTP 403 Forbidden: namespace not authorized",
+        ),
     ] {
         let (token_file, _) = sa_token_file(dir.path(), namespace, account);
         let login = Vault::from_env()
@@ -606,7 +612,7 @@ async fn files_missing_when_the_step_runs_fail_at_once_naming_the_file() {
         ),
         (
             Vault::from_env()
-                .with_ca_cert(missing("ca.pem"))
+                .ca_file(missing("ca.pem"))
                 .approle_login("role-id-1")
                 .secret_id("secret-id-1")
                 .boxed(),
@@ -668,10 +674,7 @@ async fn configured_files_that_exist_already_are_checked_at_validation() {
             format!("step \"vault-login\": vault token file {shown}: expected a file"),
         ),
         (
-            Vault::from_env()
-                .with_ca_cert(&not_pem)
-                .token_login()
-                .boxed(),
+            Vault::from_env().ca_file(&not_pem).token_login().boxed(),
             format!(
                 "step \"vault-login\": vault: CA file {}: expected PEM certificates",
                 not_pem.display()
@@ -679,7 +682,7 @@ async fn configured_files_that_exist_already_are_checked_at_validation() {
         ),
         (
             Vault::from_env()
-                .with_client_cert(&not_pem, dir.path().join("key-to-come.pem"))
+                .client_cert(&not_pem, dir.path().join("key-to-come.pem"))
                 .ready()
                 .boxed(),
             format!(
@@ -738,7 +741,7 @@ async fn files_an_earlier_step_writes_pass_validation_and_are_read_when_the_step
         ]))
         .step(
             Vault::from_env()
-                .with_ca_cert(&ca_file)
+                .ca_file(&ca_file)
                 .approle_login("role-id-1")
                 .secret_id_file(&secret_file),
         )
@@ -783,10 +786,12 @@ async fn jwt_login_checks_the_roles_bound_claims() {
         .error
         .unwrap();
     assert!(
-        error.starts_with("auth/ci/login (role \"deploy\"): error validating claims"),
+        error.starts_with(
+            "auth/ci/login (role \"deploy\"): HTTP 400 Bad Request: error validating claims"
+        ),
         "{error}"
     );
-    assert!(error.ends_with("(400)"));
+    assert!(error.contains(": HTTP 400 Bad Request: "));
 }
 
 #[tokio::test]
@@ -812,7 +817,7 @@ async fn token_login_checks_the_token_and_revoke_leaves_a_given_token_alone() {
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
-        Some("auth/token/lookup-self: permission denied (403)")
+        Some("auth/token/lookup-self: HTTP 403 Forbidden: permission denied")
     );
 }
 
@@ -865,14 +870,17 @@ async fn vault_ready_counts_a_standby_only_when_allowed() {
     assert!(line.timed_out);
     let error = line.error.as_deref().unwrap();
     assert!(
-        error.contains("vault is a standby node") && error.ends_with("(429)"),
+        error.contains("HTTP 429 Too Many Requests: vault is a standby node"),
         "{error}"
     );
     let line = run_alone(VaultReady::new().allow_standby(), &ctx).await;
     assert_eq!(line.status, StepStatus::Succeeded, "{line:?}");
 
     for (health, text) in [
-        (Health::Uninitialized, "vault is not initialized (501)"),
+        (
+            Health::Uninitialized,
+            "HTTP 501 Not Implemented: vault is not initialized",
+        ),
         (Health::PerfStandby, "performance standby node"),
     ] {
         double.set_health(health);
@@ -892,13 +900,13 @@ async fn a_dr_secondary_or_a_node_removed_from_its_cluster_fails_vault_ready_at_
     for (health, expected) in [
         (
             Health::DrSecondary,
-            "vault is a disaster-recovery secondary, which serves no requests until it is \
-             promoted; point VAULT_ADDR at the primary cluster (472)",
+            "HTTP 472: vault is a disaster-recovery secondary, which serves no requests until \
+             it is promoted; point VAULT_ADDR at the primary cluster",
         ),
         (
             Health::Removed,
-            "this vault node was removed from its cluster and will not rejoin by itself; point \
-             VAULT_ADDR at a node of the cluster (530)",
+            "HTTP 530: this vault node was removed from its cluster and will not rejoin by \
+             itself; point VAULT_ADDR at a node of the cluster",
         ),
     ] {
         double.set_health(health);
@@ -956,7 +964,7 @@ async fn vault_ready_waits_through_an_ingress_404_but_not_a_refused_credential()
     assert_eq!(line.attempts, 1, "{line:?}");
     assert_eq!(
         line.error.as_deref(),
-        Some("sys/health: permission denied (403)")
+        Some("sys/health: HTTP 403 Forbidden")
     );
 }
 
@@ -975,7 +983,7 @@ async fn a_sealed_vault_makes_logins_transient() {
     assert!(err.is_transient());
     assert_eq!(
         err.to_string(),
-        "auth/kubernetes/login (role \"orders\"): vault is sealed (503)"
+        "auth/kubernetes/login (role \"orders\"): HTTP 503 Service Unavailable: vault is sealed"
     );
 }
 
@@ -1126,7 +1134,9 @@ async fn pki_issue_for_a_name_the_role_does_not_allow_is_permanent() {
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
-        Some("pki_int/issue/web: common name evil.example.org not allowed by this role (400)")
+        Some(
+            "pki_int/issue/web: HTTP 400 Bad Request: common name evil.example.org not allowed by this role"
+        )
     );
 }
 
@@ -1265,9 +1275,13 @@ async fn no_secret_reaches_logs_errors_the_report_or_the_termination_message() {
     assert!(
         places[1]
             .1
-            .contains("secret/billing/db: permission denied (403)")
+            .contains("secret/billing/db: HTTP 403 Forbidden: permission denied")
     );
-    assert!(places[2].1.contains("invalid role or secret ID (400)"));
+    assert!(
+        places[2]
+            .1
+            .contains("HTTP 400 Bad Request: invalid role or secret ID")
+    );
 }
 
 /// A step that records that it ran, then waits for an hour: a long wait before a Vault step.
@@ -1338,7 +1352,7 @@ async fn an_unset_vault_addr_or_token_fails_validation_where_the_step_needs_it()
     assert_eq!(
         error,
         "step \"vault-login\": VAULT_ADDR is not set: expected the vault address, such as \
-         https://vault.vault:8200 (or Vault::with_address)"
+         https://vault.vault:8200 (or Vault::address)"
     );
     let error = refused_before_the_wait(VaultReady::new(), &[("VAULT_ADDR", " ")]).await;
     assert!(
@@ -1353,7 +1367,7 @@ async fn an_unset_vault_addr_or_token_fails_validation_where_the_step_needs_it()
     assert_eq!(
         error,
         "step \"vault-login\": VAULT_TOKEN is not set: expected a vault token (or \
-         Vault::with_token, or Vault::token_file_login)"
+         Vault::token, or Vault::token_file_login)"
     );
 }
 
@@ -1367,7 +1381,7 @@ async fn a_vault_step_after_a_login_needs_neither_vault_addr_nor_vault_token() {
     let report = Plan::new("p")
         .step(
             Vault::from_env()
-                .with_address(double.url())
+                .address(double.url())
                 .kubernetes_login("orders")
                 .jwt_file(&token_file),
         )
@@ -1418,8 +1432,8 @@ async fn bad_tls_variables_fail_validation_naming_the_variable() {
             vec![("VAULT_CACERT", &missing)],
             format!(
                 "VAULT_CACERT {missing}: no such file: expected a PEM file of CA certificates (a \
-                 file that an earlier step writes is named in code, with Vault::with_ca_cert or \
-                 Vault::with_client_cert)"
+                 file that an earlier step writes is named in code, with Vault::ca_file or \
+                 Vault::client_cert)"
             ),
         ),
         (
@@ -1479,7 +1493,7 @@ async fn bad_configuration_is_refused_before_anything_runs() {
         .step(VaultReady::new())
         .step(
             Vault::from_env()
-                .with_address("vault:8200")
+                .address("vault:8200")
                 .kubernetes_login("orders"),
         )
         .step(KvRead::v1("kv", "a").version(2).publish_secret("x"))

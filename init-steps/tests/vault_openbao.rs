@@ -226,7 +226,7 @@ async fn token_login_checks_vault_token_and_an_unknown_one_is_refused_at_once() 
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
-        Some("auth/token/lookup-self: permission denied (403)")
+        Some("auth/token/lookup-self: HTTP 403 Forbidden: permission denied")
     );
 }
 
@@ -272,7 +272,9 @@ async fn approle_login_with_a_secret_id_given_or_read_from_a_file() {
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
-        Some(format!("auth/{mount}/login: invalid role or secret ID (400)").as_str())
+        Some(
+            format!("auth/{mount}/login: HTTP 400 Bad Request: invalid role or secret ID").as_str()
+        )
     );
 }
 
@@ -335,10 +337,10 @@ async fn approle_login_unwraps_a_response_wrapped_secret_id_once() {
     assert_eq!(line.attempts, 1, "{line:?}");
     let error = line.error.unwrap();
     assert!(
-        error.starts_with("sys/wrapping/lookup: the approle wrapped secret_id is not valid: it expired, or it was unwrapped already"),
+        error.starts_with("sys/wrapping/lookup: HTTP 400 Bad Request: the approle wrapped secret_id is not valid: it expired, or it was unwrapped already"),
         "{error}"
     );
-    assert!(error.ends_with("deliver a new one (400)"), "{error}");
+    assert!(error.ends_with("deliver a new one"), "{error}");
 }
 
 #[tokio::test]
@@ -399,7 +401,7 @@ async fn an_unwrapped_secret_id_is_kept_for_the_steps_next_attempt() {
         let error = login.run(&ctx).await.unwrap_err().to_string();
         assert_eq!(
             error,
-            format!("auth/{mount}/login: invalid role or secret ID (400)"),
+            format!("auth/{mount}/login: HTTP 400 Bad Request: invalid role or secret ID"),
             "attempt {attempt}"
         );
     }
@@ -558,9 +560,12 @@ async fn kubernetes_login_is_checked_by_openbao_through_the_token_review_api() {
     // What the role does not bind, and a token the TokenReview API does not know: refused at
     // once, saying why in OpenBao's words.
     for (jwt, expected) in [
-        (&billing, "service account name not authorized (403)"),
-        (&dev, "namespace not authorized (403)"),
-        (&unknown, "permission denied (403)"),
+        (
+            &billing,
+            "HTTP 403 Forbidden: service account name not authorized",
+        ),
+        (&dev, "HTTP 403 Forbidden: namespace not authorized"),
+        (&unknown, "HTTP 403 Forbidden: permission denied"),
     ] {
         let line = run_alone(login(jwt).retry(fast()), &env(&bao.addr(), &[])).await;
         assert_eq!(line.attempts, 1, "{line:?}");
@@ -627,7 +632,7 @@ async fn jwt_login_verifies_the_signature_with_static_keys_and_checks_bound_clai
     assert_eq!(
         error,
         format!(
-            "auth/{mount}/login (role \"deploy\"): error validating token: invalid subject (sub) claim (400)"
+            "auth/{mount}/login (role \"deploy\"): HTTP 400 Bad Request: error validating token: invalid subject (sub) claim"
         )
     );
 
@@ -636,7 +641,7 @@ async fn jwt_login_verifies_the_signature_with_static_keys_and_checks_bound_clai
     assert_eq!(line.attempts, 1);
     let error = line.error.unwrap();
     assert!(error.contains("signature"), "{error}");
-    assert!(error.ends_with("(400)"), "{error}");
+    assert!(error.contains(": HTTP 400 Bad Request: "), "{error}");
 }
 
 #[tokio::test]
@@ -794,7 +799,7 @@ async fn permission_denied_is_permanent_and_names_the_path() {
     let line = step(&report, "vault-db");
     assert_eq!(line.attempts, 1);
     // OpenBao sends "1 error occurred:\n\t* permission denied\n\n": matched and flattened.
-    let expected = format!("{mount}/billing/db: permission denied (403)");
+    let expected = format!("{mount}/billing/db: HTTP 403 Forbidden: permission denied");
     assert_eq!(line.error.as_deref(), Some(expected.as_str()));
     let message = init_core::termination_message(&report, ctx.redactor());
     assert!(
@@ -815,11 +820,11 @@ async fn a_missing_secret_or_mount_is_a_permanent_404_and_v1_of_a_v2_mount_says_
     let cases = [
         (
             KvRead::v2(&mount, "orders/nope"),
-            format!("{mount}/orders/nope: not found (404)"),
+            format!("{mount}/orders/nope: HTTP 404 Not Found"),
         ),
         (
             KvRead::v2("nomount", "a"),
-            "nomount/a: no handler for route \"nomount/data/a\". route entry not found. (404)"
+            "nomount/a: HTTP 404 Not Found: no handler for route \"nomount/data/a\". route entry not found."
                 .to_owned(),
         ),
         (
@@ -892,7 +897,10 @@ async fn a_namespace_scopes_the_login_and_the_reads() {
     .await;
     assert_eq!(line.attempts, 1);
     assert!(
-        line.error.as_deref().unwrap().ends_with("(404)"),
+        line.error
+            .as_deref()
+            .unwrap()
+            .contains(": HTTP 404 Not Found"),
         "{line:?}"
     );
 }
@@ -1071,7 +1079,7 @@ async fn pki_issue_for_a_name_the_role_does_not_allow_is_permanent() {
         line.error.as_deref(),
         Some(
             format!(
-                "{mount}/issue/orders: common name evil.example.org not allowed by this role (400)"
+                "{mount}/issue/orders: HTTP 400 Bad Request: common name evil.example.org not allowed by this role"
             )
             .as_str()
         )
@@ -1117,7 +1125,8 @@ async fn revoke_kills_the_token_a_login_made_and_a_rerun_counts_it_revoked() {
     // ("orders" itself is a secret value of this plan, the username: the redactor masks it.)
     let error = line.error.unwrap();
     assert!(
-        error.starts_with(&format!("{kv}/")) && error.ends_with("/db: permission denied (403)"),
+        error.starts_with(&format!("{kv}/"))
+            && error.ends_with("/db: HTTP 403 Forbidden: permission denied"),
         "{error}"
     );
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
+use init_core::{Context, ErrorClass, Publication, Step, StepError, ValidateContext, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ use super::client::{
 };
 use super::error;
 use super::read::HeldLeases;
-use crate::http_client::Family;
+use crate::http_client::{self, Family, Lazy};
 
 /// Where the kubelet mounts the pod's service-account token.
 pub const KUBERNETES_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -40,6 +40,7 @@ impl Vault {
     pub fn kubernetes_login(self, role: impl Into<String>) -> KubernetesLogin {
         KubernetesLogin {
             vault: self,
+            api: Lazy::new(),
             role: role.into(),
             mount: "kubernetes".to_owned(),
             jwt_file: PathBuf::from(KUBERNETES_TOKEN_FILE),
@@ -66,6 +67,7 @@ impl Vault {
     pub fn approle_login(self, role_id: impl Into<String>) -> AppRoleLogin {
         AppRoleLogin {
             vault: self,
+            api: Lazy::new(),
             role_id: role_id.into(),
             secret_id: None,
             unwrapped: Arc::default(),
@@ -92,13 +94,14 @@ impl Vault {
     pub fn jwt_login(self, role: impl Into<String>) -> JwtLogin {
         JwtLogin {
             vault: self,
+            api: Lazy::new(),
             role: role.into(),
             jwt: None,
             mount: "jwt".to_owned(),
         }
     }
 
-    /// Uses a given token: [`Vault::with_token`], else `VAULT_TOKEN`. The step checks it with
+    /// Uses a given token: [`Vault::token`], else `VAULT_TOKEN`. The step checks it with
     /// `auth/token/lookup-self`
     /// (<https://developer.hashicorp.com/vault/api-docs/auth/token#lookup-a-token-self>).
     ///
@@ -109,6 +112,7 @@ impl Vault {
     pub fn token_login(self) -> TokenLogin {
         TokenLogin {
             vault: self,
+            api: Lazy::new(),
             file: None,
         }
     }
@@ -123,6 +127,7 @@ impl Vault {
     pub fn token_file_login(self, path: impl Into<PathBuf>) -> TokenLogin {
         TokenLogin {
             vault: self,
+            api: Lazy::new(),
             file: Some(path.into()),
         }
     }
@@ -202,11 +207,17 @@ fn wrapping_reply(reply: Reply, subject: &str) -> Result<Reply, StepError> {
             .iter()
             .any(|e| e.contains("wrapping token is not valid"));
     if invalid {
-        return Err(StepError::permanent(format!(
-            "{subject}: the approle wrapped secret_id is not valid: it expired, or it was \
-             unwrapped already (a wrapping token works once: by an earlier run of this \
-             container, or by someone who intercepted it); deliver a new one (400)"
-        )));
+        return Err(http_client::status_error(
+            subject,
+            reply.status,
+            ErrorClass::Permanent,
+            Some(
+                "the approle wrapped secret_id is not valid: it expired, or it was unwrapped \
+                 already (a wrapping token works once: by an earlier run of this container, or \
+                 by someone who intercepted it); deliver a new one",
+            ),
+            &reply.headers,
+        ));
     }
     reply.success(subject)
 }
@@ -287,6 +298,8 @@ async fn login(
 #[derive(Debug, Clone)]
 pub struct KubernetesLogin {
     vault: Vault,
+    /// Built on the first attempt and kept for the retries.
+    api: Lazy<Api>,
     role: String,
     mount: String,
     jwt_file: PathBuf,
@@ -299,6 +312,7 @@ impl KubernetesLogin {
     /// let login = init_steps::vault::Vault::from_env().kubernetes_login("orders").mount("k8s-eu");
     /// # let _ = login;
     /// ```
+    #[must_use]
     pub fn mount(mut self, mount: impl Into<String>) -> Self {
         self.mount = mount.into();
         self
@@ -313,6 +327,7 @@ impl KubernetesLogin {
     ///     .jwt_file("/var/run/secrets/tokens/vault");
     /// # let _ = login;
     /// ```
+    #[must_use]
     pub fn jwt_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.jwt_file = path.into();
         self
@@ -338,7 +353,9 @@ impl Step for KubernetesLogin {
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         // Configuration errors first: they are not worth a retry.
-        let api = Api::connect(self.vault.endpoint(ctx)?, Family::OneShot)?;
+        let api = self
+            .api
+            .get_or_build(|| Api::connect(self.vault.endpoint(ctx)?, Family::OneShot))?;
         let jwt = read_secret_file(ctx, &self.jwt_file, "kubernetes service-account token").await?;
         let body = json!({ "role": self.role, "jwt": jwt.expose() });
         login(ctx, api, "kubernetes", &self.mount, Some(&self.role), body).await
@@ -366,6 +383,8 @@ impl Step for KubernetesLogin {
 #[derive(Debug, Clone)]
 pub struct AppRoleLogin {
     vault: Vault,
+    /// Built on the first attempt and kept for the retries.
+    api: Lazy<Api>,
     role_id: String,
     secret_id: Option<SecretId>,
     /// The secret ID a wrapping token gave, kept for this process's later attempts: a wrapping
@@ -391,6 +410,7 @@ impl AppRoleLogin {
     /// let login = init_steps::vault::Vault::from_env().approle_login("r").secret_id("s-1");
     /// assert!(!format!("{login:?}").contains("s-1"));
     /// ```
+    #[must_use]
     pub fn secret_id(mut self, secret_id: impl Into<String>) -> Self {
         self.secret_id = Some(SecretId::Plain(SecretSource::Value(Secret::new(secret_id))));
         self
@@ -404,6 +424,7 @@ impl AppRoleLogin {
     ///     .secret_id_file("/vault/approle/secret-id");
     /// # let _ = login;
     /// ```
+    #[must_use]
     pub fn secret_id_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.secret_id = Some(SecretId::Plain(SecretSource::File(path.into())));
         self
@@ -430,6 +451,7 @@ impl AppRoleLogin {
     ///     .wrapped_secret_id_file("/vault/approle/wrapped-secret-id");
     /// # let _ = login;
     /// ```
+    #[must_use]
     pub fn wrapped_secret_id_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.secret_id = Some(SecretId::Wrapped(SecretSource::File(path.into())));
         self
@@ -443,6 +465,7 @@ impl AppRoleLogin {
     /// let login = init_steps::vault::Vault::from_env().approle_login("r").wrapped_secret_id(token);
     /// assert!(!format!("{login:?}").contains("APPROLE"));
     /// ```
+    #[must_use]
     pub fn wrapped_secret_id(mut self, token: impl Into<String>) -> Self {
         self.secret_id = Some(SecretId::Wrapped(SecretSource::Value(Secret::new(token))));
         self
@@ -523,6 +546,7 @@ impl AppRoleLogin {
     /// let login = init_steps::vault::Vault::from_env().approle_login("r").mount("ci");
     /// # let _ = login;
     /// ```
+    #[must_use]
     pub fn mount(mut self, mount: impl Into<String>) -> Self {
         self.mount = mount.into();
         self
@@ -551,7 +575,9 @@ impl Step for AppRoleLogin {
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
-        let api = Api::connect(self.vault.endpoint(ctx)?, Family::OneShot)?;
+        let api = self
+            .api
+            .get_or_build(|| Api::connect(self.vault.endpoint(ctx)?, Family::OneShot))?;
         let mut body = json!({ "role_id": self.role_id });
         let secret_id = match &self.secret_id {
             None => None,
@@ -587,6 +613,8 @@ impl Step for AppRoleLogin {
 #[derive(Debug, Clone)]
 pub struct JwtLogin {
     vault: Vault,
+    /// Built on the first attempt and kept for the retries.
+    api: Lazy<Api>,
     role: String,
     jwt: Option<SecretSource>,
     mount: String,
@@ -599,6 +627,7 @@ impl JwtLogin {
     /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").jwt("eyJ...");
     /// assert!(!format!("{login:?}").contains("eyJ"));
     /// ```
+    #[must_use]
     pub fn jwt(mut self, jwt: impl Into<String>) -> Self {
         self.jwt = Some(SecretSource::Value(Secret::new(jwt)));
         self
@@ -610,6 +639,7 @@ impl JwtLogin {
     /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").jwt_file("/run/ci/id-token");
     /// # let _ = login;
     /// ```
+    #[must_use]
     pub fn jwt_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.jwt = Some(SecretSource::File(path.into()));
         self
@@ -621,6 +651,7 @@ impl JwtLogin {
     /// let login = init_steps::vault::Vault::from_env().jwt_login("ci").mount("gitlab");
     /// # let _ = login;
     /// ```
+    #[must_use]
     pub fn mount(mut self, mount: impl Into<String>) -> Self {
         self.mount = mount.into();
         self
@@ -653,14 +684,16 @@ impl Step for JwtLogin {
         let Some(source) = &self.jwt else {
             return Err(StepError::invalid("vault jwt login: expected a JWT"));
         };
-        let api = Api::connect(self.vault.endpoint(ctx)?, Family::OneShot)?;
+        let api = self
+            .api
+            .get_or_build(|| Api::connect(self.vault.endpoint(ctx)?, Family::OneShot))?;
         let jwt = source.read(ctx, "jwt").await?;
         let body = json!({ "role": self.role, "jwt": jwt.expose() });
         login(ctx, api, "jwt", &self.mount, Some(&self.role), body).await
     }
 }
 
-/// Uses a token given to the plan (`VAULT_TOKEN`, [`Vault::with_token`] or a file); made by
+/// Uses a token given to the plan (`VAULT_TOKEN`, [`Vault::token`] or a file); made by
 /// [`Vault::token_login`] and [`Vault::token_file_login`].
 ///
 /// The step checks the token with `auth/token/lookup-self`
@@ -678,6 +711,8 @@ impl Step for JwtLogin {
 #[derive(Debug, Clone)]
 pub struct TokenLogin {
     vault: Vault,
+    /// Built on the first attempt and kept for the retries.
+    api: Lazy<Api>,
     file: Option<PathBuf>,
 }
 
@@ -700,10 +735,12 @@ impl Step for TokenLogin {
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
-        let api = Api::connect(self.vault.endpoint(ctx)?, Family::OneShot)?;
+        let api = self
+            .api
+            .get_or_build(|| Api::connect(self.vault.endpoint(ctx)?, Family::OneShot))?;
         let token = match &self.file {
             Some(path) => read_secret_file(ctx, path, "vault token file").await?,
-            None => self.vault.token(ctx).ok_or_else(no_token)?,
+            None => self.vault.resolved_token(ctx).ok_or_else(no_token)?,
         };
         let session = VaultSession::new(ctx, api, token, TokenSource::Provided);
         let subject = "auth/token/lookup-self";

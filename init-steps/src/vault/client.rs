@@ -16,11 +16,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
-use super::error;
 use crate::http_client::{self, Family, Pem, Redirects, TlsOptions};
 
 /// The largest response body read from Vault.
-const BODY_CAP: usize = 4 * 1024 * 1024;
+const BODY_CAP: u64 = 4 * 1024 * 1024;
 
 /// A secret string (token, secret ID, JWT) whose `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,12 +50,12 @@ impl fmt::Debug for Secret {
 ///
 /// | variable | builder | meaning |
 /// |---|---|---|
-/// | `VAULT_ADDR` | [`with_address`](Self::with_address) | the address, such as `https://vault.vault:8200` (required) |
-/// | `VAULT_TOKEN` | [`with_token`](Self::with_token) | the token of [`token_login`](Self::token_login), and of Vault steps that run with no login step before them |
-/// | `VAULT_NAMESPACE` | [`with_namespace`](Self::with_namespace) | the Vault Enterprise namespace, sent as `X-Vault-Namespace` |
-/// | `VAULT_CACERT` | [`with_ca_cert`](Self::with_ca_cert) | a PEM file of CA certificates trusted besides the system roots |
-/// | `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY` | [`with_client_cert`](Self::with_client_cert) | a client certificate and key for mutual TLS |
-/// | `VAULT_SKIP_VERIFY` | [`with_skip_verify`](Self::with_skip_verify) | `true` turns TLS verification off (a warning is logged) |
+/// | `VAULT_ADDR` | [`address`](Self::address) | the address, such as `https://vault.vault:8200` (required) |
+/// | `VAULT_TOKEN` | [`token`](Self::token) | the token of [`token_login`](Self::token_login), and of Vault steps that run with no login step before them |
+/// | `VAULT_NAMESPACE` | [`namespace`](Self::namespace) | the Vault Enterprise namespace, sent as `X-Vault-Namespace` |
+/// | `VAULT_CACERT` | [`ca_file`](Self::ca_file) | a PEM file of CA certificates trusted besides the system roots |
+/// | `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY` | [`client_cert`](Self::client_cert) | a client certificate and key for mutual TLS |
+/// | `VAULT_SKIP_VERIFY` | [`insecure`](Self::insecure) | `true` turns TLS verification off (a warning is logged) |
 ///
 /// A `Vault` makes the login steps ([`kubernetes_login`](Self::kubernetes_login),
 /// [`approle_login`](Self::approle_login), [`jwt_login`](Self::jwt_login),
@@ -73,8 +72,8 @@ impl fmt::Debug for Secret {
 /// by the login steps and [`VaultReady`](super::VaultReady), and an unset `VAULT_TOKEN` by
 /// [`token_login`](Self::token_login); the steps that use a login step's session
 /// ([`KvRead`](super::KvRead), ...) cannot tell at validation whether one comes before them, so
-/// they require neither. Files named by builder methods ([`with_ca_cert`](Self::with_ca_cert),
-/// [`with_client_cert`](Self::with_client_cert)) are checked if they exist: an earlier step may
+/// they require neither. Files named by builder methods ([`ca_file`](Self::ca_file),
+/// [`client_cert`](Self::client_cert)) are checked if they exist: an earlier step may
 /// write them; one still missing when the step runs is a permanent error naming it.
 ///
 /// Redirects are followed only to the same scheme, host and port: a standby node's redirect to
@@ -97,9 +96,9 @@ pub struct Vault {
     address: Option<String>,
     token: Option<Secret>,
     namespace: Option<String>,
-    ca_cert: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
     client_cert: Option<(PathBuf, PathBuf)>,
-    skip_verify: Option<bool>,
+    insecure: bool,
 }
 
 impl Vault {
@@ -116,10 +115,11 @@ impl Vault {
     /// Sets the address instead of `VAULT_ADDR`.
     ///
     /// ```
-    /// let vault = init_steps::vault::Vault::from_env().with_address("https://vault.vault:8200");
+    /// let vault = init_steps::vault::Vault::from_env().address("https://vault.vault:8200");
     /// # let _ = vault;
     /// ```
-    pub fn with_address(mut self, address: impl Into<String>) -> Self {
+    #[must_use]
+    pub fn address(mut self, address: impl Into<String>) -> Self {
         self.address = Some(address.into());
         self
     }
@@ -128,10 +128,11 @@ impl Vault {
     /// Prefer a file or the environment: a token in the source code is a leaked token.
     ///
     /// ```
-    /// let vault = init_steps::vault::Vault::from_env().with_token("hvs.example");
+    /// let vault = init_steps::vault::Vault::from_env().token("hvs.example");
     /// assert!(!format!("{vault:?}").contains("hvs.example"));
     /// ```
-    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(Secret::new(token));
         self
     }
@@ -139,10 +140,11 @@ impl Vault {
     /// Sets the Vault Enterprise namespace instead of `VAULT_NAMESPACE`.
     ///
     /// ```
-    /// let vault = init_steps::vault::Vault::from_env().with_namespace("team-a");
+    /// let vault = init_steps::vault::Vault::from_env().namespace("team-a");
     /// # let _ = vault;
     /// ```
-    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
         self
     }
@@ -151,11 +153,12 @@ impl Vault {
     /// `VAULT_CACERT`.
     ///
     /// ```
-    /// let vault = init_steps::vault::Vault::from_env().with_ca_cert("/vault/tls/ca.crt");
+    /// let vault = init_steps::vault::Vault::from_env().ca_file("/vault/tls/ca.crt");
     /// # let _ = vault;
     /// ```
-    pub fn with_ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_cert = Some(path.into());
+    #[must_use]
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
         self
     }
 
@@ -164,23 +167,27 @@ impl Vault {
     ///
     /// ```
     /// let vault = init_steps::vault::Vault::from_env()
-    ///     .with_client_cert("/vault/tls/client.crt", "/vault/tls/client.key");
+    ///     .client_cert("/vault/tls/client.crt", "/vault/tls/client.key");
     /// # let _ = vault;
     /// ```
-    pub fn with_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+    #[must_use]
+    pub fn client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.client_cert = Some((cert.into(), key.into()));
         self
     }
 
-    /// Turns TLS certificate verification off (`true`) or on, instead of `VAULT_SKIP_VERIFY`.
-    /// Off is for experiments only; a warning is logged each time a client is built.
+    /// Turns TLS certificate verification off, whatever `VAULT_SKIP_VERIFY` says (without
+    /// this, `VAULT_SKIP_VERIFY=true` turns it off). Off is for experiments only: anyone on
+    /// the path can read the token; a warning is logged each time a client is built. Prefer
+    /// [`ca_file`](Self::ca_file).
     ///
     /// ```
-    /// let vault = init_steps::vault::Vault::from_env().with_skip_verify(false);
+    /// let vault = init_steps::vault::Vault::from_env().insecure();
     /// # let _ = vault;
     /// ```
-    pub fn with_skip_verify(mut self, skip: bool) -> Self {
-        self.skip_verify = Some(skip);
+    #[must_use]
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
         self
     }
 
@@ -243,8 +250,8 @@ impl Vault {
                 if !http_client::check_pem_file(path, pem, &name)? {
                     return Err(StepError::invalid(format!(
                         "{name}: no such file: expected {expected} (a file that an earlier step \
-                         writes is named in code, with Vault::with_ca_cert or \
-                         Vault::with_client_cert)"
+                         writes is named in code, with Vault::ca_file or \
+                         Vault::client_cert)"
                     )));
                 }
             } else {
@@ -258,7 +265,7 @@ impl Vault {
         Ok(settings)
     }
 
-    /// Checks that a token is given: [`with_token`](Self::with_token), else `VAULT_TOKEN`.
+    /// Checks that a token is given: [`token`](Self::token), else `VAULT_TOKEN`.
     pub(crate) fn validate_token(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         let given =
             self.token.is_some() || cx.env("VAULT_TOKEN").is_some_and(|t| !t.trim().is_empty());
@@ -303,18 +310,17 @@ impl Vault {
                 }
             },
         };
-        let insecure = match self.skip_verify {
-            Some(skip) => skip,
-            None => match env("VAULT_SKIP_VERIFY") {
+        // The builder's `insecure()` wins: the variable is then not read.
+        let insecure = self.insecure
+            || match env("VAULT_SKIP_VERIFY") {
                 Some(value) => parse_bool(&value).ok_or_else(|| {
                     StepError::invalid(format!(
                         "VAULT_SKIP_VERIFY = \"{value}\": expected true or false (or 1 or 0)"
                     ))
                 })?,
                 None => false,
-            },
-        };
-        let ca_file = match &self.ca_cert {
+            };
+        let ca_file = match &self.ca_file {
             Some(path) => Some(path.clone()),
             None => env("VAULT_CACERT").map(|path| {
                 from_env.push("VAULT_CACERT");
@@ -346,8 +352,8 @@ impl Vault {
         })
     }
 
-    /// The token set with [`with_token`](Self::with_token), else `VAULT_TOKEN`.
-    pub(crate) fn token(&self, ctx: &Context) -> Option<Secret> {
+    /// The token set with [`token`](Self::token), else `VAULT_TOKEN`.
+    pub(crate) fn resolved_token(&self, ctx: &Context) -> Option<Secret> {
         self.token.clone().or_else(|| {
             ctx.env("VAULT_TOKEN")
                 .map(|t| t.trim().to_owned())
@@ -371,13 +377,13 @@ pub(crate) struct Settings {
 fn no_address() -> StepError {
     StepError::invalid(
         "VAULT_ADDR is not set: expected the vault address, such as https://vault.vault:8200 \
-         (or Vault::with_address)",
+         (or Vault::address)",
     )
 }
 
 pub(crate) fn no_token() -> StepError {
     StepError::invalid(
-        "VAULT_TOKEN is not set: expected a vault token (or Vault::with_token, or \
+        "VAULT_TOKEN is not set: expected a vault token (or Vault::token, or \
          Vault::token_file_login)",
     )
 }
@@ -503,16 +509,6 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    /// The reply if its status is 2xx, else the error Vault means by it (see
-    /// [`error::from_reply`]).
-    pub(crate) fn success(self, subject: &str) -> Result<Self, StepError> {
-        if self.status.is_success() {
-            Ok(self)
-        } else {
-            Err(error::from_reply(&self, subject))
-        }
-    }
-
     /// Vault's `warnings`.
     pub(crate) fn warnings(&self) -> Vec<&str> {
         string_list(&self.body["warnings"])
@@ -732,7 +728,7 @@ impl VaultSession {
     }
 
     /// Whether a login step of this plan made the token (rather than it being given by
-    /// `VAULT_TOKEN`, a file or [`Vault::with_token`]); only such tokens are revoked by
+    /// `VAULT_TOKEN`, a file or [`Vault::token`]); only such tokens are revoked by
     /// [`VaultRevoke`](super::VaultRevoke).
     ///
     /// ```
@@ -765,7 +761,7 @@ impl VaultSession {
             return Ok(session);
         }
         let vault = Vault::from_env();
-        let token = vault.token(ctx).ok_or_else(|| {
+        let token = vault.resolved_token(ctx).ok_or_else(|| {
             StepError::invalid(
                 "no vault session: add a login step before this one (Vault::kubernetes_login, \
                  ...) or set VAULT_TOKEN",
@@ -809,16 +805,27 @@ mod tests {
         let ctx = Context::with_env([
             ("VAULT_ADDR", "http://env:8200"),
             ("VAULT_NAMESPACE", "env-ns"),
-            ("VAULT_SKIP_VERIFY", "true"),
+            ("VAULT_SKIP_VERIFY", "false"),
         ]);
         let endpoint = Vault::from_env()
-            .with_address("https://vault:8200")
-            .with_namespace("/team-a/")
-            .with_skip_verify(false)
+            .address("https://vault:8200")
+            .namespace("/team-a/")
+            .insecure()
             .endpoint(&ctx)
             .unwrap();
         assert_eq!(endpoint.address.as_str(), "https://vault:8200/");
         assert_eq!(endpoint.namespace.as_deref(), Some("team-a"));
+        assert!(endpoint.tls.insecure);
+    }
+
+    #[test]
+    fn insecure_skips_reading_vault_skip_verify() {
+        let ctx = Context::with_env([("VAULT_ADDR", "http://v"), ("VAULT_SKIP_VERIFY", "yes")]);
+        let endpoint = Vault::from_env().insecure().endpoint(&ctx).unwrap();
+        assert!(endpoint.tls.insecure);
+        let endpoint = Vault::from_env()
+            .endpoint(&Context::with_env([("VAULT_ADDR", "http://v")]))
+            .unwrap();
         assert!(!endpoint.tls.insecure);
     }
 
@@ -840,7 +847,7 @@ mod tests {
         assert_eq!(endpoint.tls.client_cert, Some(PathBuf::from("/c.pem")));
         assert_eq!(endpoint.tls.client_key, Some(PathBuf::from("/k.pem")));
         assert!(endpoint.tls.insecure);
-        assert_eq!(vault.token(&ctx).unwrap().expose(), "hvs.tok");
+        assert_eq!(vault.resolved_token(&ctx).unwrap().expose(), "hvs.tok");
     }
 
     #[test]
@@ -854,7 +861,7 @@ mod tests {
         assert!(Vault::from_env().endpoint(&ctx).unwrap_err().is_invalid());
         let cx = ValidateContext::with_env([("VAULT_ADDR", "http://ok:8200")]);
         let err = Vault::from_env()
-            .with_address("ftp://v")
+            .address("ftp://v")
             .validate(&cx)
             .unwrap_err();
         assert!(
@@ -875,7 +882,7 @@ mod tests {
     #[test]
     fn api_paths_keep_the_address_prefix_and_encode_segments() {
         let endpoint = Vault::from_env()
-            .with_address("http://127.0.0.1:8200/proxy/")
+            .address("http://127.0.0.1:8200/proxy/")
             .endpoint(&Context::with_env([("X", "1")]))
             .unwrap();
         let api = Api::connect(endpoint, Family::OneShot).unwrap();
@@ -889,7 +896,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_tokens() {
-        let vault = Vault::from_env().with_token("hvs.s3cr3t");
+        let vault = Vault::from_env().token("hvs.s3cr3t");
         assert!(!format!("{vault:?}").contains("s3cr3t"));
     }
 

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::client::Reply;
-use crate::http_client;
+use crate::http_client::{self, Family};
 
 /// The longest part of Vault's own error text kept in a message.
 const MAX_ERROR_TEXT: usize = 400;
@@ -60,9 +60,18 @@ fn contains(errors: &[String], needle: &str) -> bool {
         .any(|e| e.to_ascii_lowercase().contains(needle))
 }
 
-/// The error for a reply whose status is not 2xx. `subject` names what was asked for
-/// (`secret/orders/db`, `auth/kubernetes/login`).
+/// The error for a reply whose status is not 2xx, for a one-shot step. `subject` names what
+/// was asked for (`secret/orders/db`, `auth/kubernetes/login`).
 pub(crate) fn from_reply(reply: &Reply, subject: &str) -> StepError {
+    classify_reply(reply, subject, Family::OneShot)
+}
+
+/// The error for a reply whose status is not 2xx, for a step of `family`, worded as every
+/// family words a status: `secret/orders/db: HTTP 403 Forbidden: permission denied`, with
+/// Vault's own error text (or what Vault means by the status) after it. Vault's sealed,
+/// standby and rate-limit answers are transient whatever their status, and so is a 412 (a
+/// performance standby that has not caught up yet).
+pub(crate) fn classify_reply(reply: &Reply, subject: &str, family: Family) -> StepError {
     let status = reply.status;
     if status.is_redirection() {
         return redirect_error(reply, subject);
@@ -73,7 +82,7 @@ pub(crate) fn from_reply(reply: &Reply, subject: &str) -> StepError {
         text = crate::text::shorten(&text, MAX_ERROR_TEXT).into_owned();
     }
     if text.is_empty() {
-        text = default_text(status).to_owned();
+        text = vault_meaning(status).unwrap_or_default().to_owned();
     }
     let class = if contains(&errors, "vault is sealed")
         || contains(&errors, "standby")
@@ -85,19 +94,25 @@ pub(crate) fn from_reply(reply: &Reply, subject: &str) -> StepError {
         // "required index state not present": a performance standby has not caught up yet.
         ErrorClass::Transient
     } else {
-        http_client::status_class(status)
+        http_client::status_class(status, family)
     };
-    let error = StepError::with_class(
+    http_client::status_error(
+        subject,
+        status,
         class,
-        format!(
-            "{subject}: {} ({})",
-            crate::text::lowercase_first(&text),
-            status.as_u16()
-        ),
-    );
-    match http_client::retry_after(&reply.headers) {
-        Some(delay) if class == ErrorClass::Transient => error.with_retry_after(delay),
-        _ => error,
+        Some(&crate::text::lowercase_first(&text)),
+        &reply.headers,
+    )
+}
+
+impl Reply {
+    /// The reply if its status is 2xx, else the error Vault means by it (see [`from_reply`]).
+    pub(crate) fn success(self, subject: &str) -> Result<Self, StepError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(from_reply(&self, subject))
+        }
     }
 }
 
@@ -111,26 +126,26 @@ fn redirect_error(reply: &Reply, subject: &str) -> StepError {
         .and_then(|l| l.to_str().ok())
         .and_then(|l| reply.url.join(l).ok())
         .map_or_else(|| "elsewhere".to_owned(), |u| http_client::display_url(&u));
-    StepError::transient(format!(
-        "{subject}: vault redirected to {target} ({}); not following a redirect to another host \
-         with the token (a standby node? point VAULT_ADDR at the active node or its load balancer)",
-        reply.status.as_u16()
-    ))
+    let context = format!(
+        "vault redirected to {target}; not following a redirect to another host with the \
+         token (a standby node? point VAULT_ADDR at the active node or its load balancer)"
+    );
+    http_client::status_error(
+        subject,
+        reply.status,
+        ErrorClass::Transient,
+        Some(&context),
+        &reply.headers,
+    )
 }
 
-fn default_text(status: StatusCode) -> &'static str {
+/// What Vault means by a status, when it says more than the status's reason phrase.
+fn vault_meaning(status: StatusCode) -> Option<&'static str> {
     match status.as_u16() {
-        400 => "invalid request",
-        401 => "unauthorized",
-        403 => "permission denied",
-        404 => "not found",
-        405 => "unsupported operation",
-        412 => "precondition failed",
-        429 => "rate limited",
-        500 => "internal server error",
-        502 => "a request to another vault node failed",
-        503 => "vault is unavailable (sealed or in maintenance)",
-        _ => "unexpected status",
+        405 => Some("unsupported operation"),
+        502 => Some("a request to another vault node failed"),
+        503 => Some("vault is unavailable (sealed or in maintenance)"),
+        _ => None,
     }
 }
 
@@ -162,7 +177,10 @@ mod tests {
         let body = json!({"errors": ["1 error occurred:\n\t* permission denied\n\n"]});
         let err = from_reply(&reply(403, body), "secret/orders/db");
         assert!(err.is_permanent());
-        assert_eq!(err.to_string(), "secret/orders/db: permission denied (403)");
+        assert_eq!(
+            err.to_string(),
+            "secret/orders/db: HTTP 403 Forbidden: permission denied"
+        );
         for status in [400, 404, 405] {
             assert!(from_reply(&reply(status, json!({"errors": []})), "x").is_permanent());
         }
@@ -174,7 +192,10 @@ mod tests {
             assert!(from_reply(&reply(status, Value::Null), "x").is_transient());
         }
         let err = from_reply(&reply(503, json!({"errors": ["Vault is sealed"]})), "x");
-        assert_eq!(err.to_string(), "x: vault is sealed (503)");
+        assert_eq!(
+            err.to_string(),
+            "x: HTTP 503 Service Unavailable: vault is sealed"
+        );
         // A sealed Vault behind a proxy that rewrites the status is still transient.
         let err = from_reply(&reply(400, json!({"errors": ["Vault is sealed"]})), "x");
         assert!(err.is_transient());
@@ -196,8 +217,9 @@ mod tests {
             .insert("location", "../v2/y?token=t".parse().unwrap());
         let err = from_reply(&r, "x");
         assert!(
-            err.to_string()
-                .contains("redirected to http://vault:8200/v2/y (307)"),
+            err.to_string().contains(
+                "HTTP 307 Temporary Redirect: vault redirected to http://vault:8200/v2/y;"
+            ),
             "{err}"
         );
     }

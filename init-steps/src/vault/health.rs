@@ -8,20 +8,21 @@ use serde_json::Value;
 
 use super::client::{Api, ApiPath, Vault};
 use super::error;
-use crate::http_client::{self, Family};
+use crate::http_client::{self, Family, Lazy};
 
 impl Vault {
     /// A step that waits for this Vault to be ready; see [`VaultReady`].
     ///
     /// ```
     /// use init_core::Step;
-    /// let ready = init_steps::vault::Vault::from_env().with_address("https://vault:8200").ready();
+    /// let ready = init_steps::vault::Vault::from_env().address("https://vault:8200").ready();
     /// assert_eq!(ready.name(), "vault-ready");
     /// ```
     pub fn ready(self) -> VaultReady {
         VaultReady {
             vault: self,
             allow_standby: false,
+            api: Lazy::new(),
         }
     }
 }
@@ -66,6 +67,8 @@ impl Vault {
 pub struct VaultReady {
     vault: Vault,
     allow_standby: bool,
+    /// Built on the first attempt and kept for the others.
+    api: Lazy<Api>,
 }
 
 impl VaultReady {
@@ -87,6 +90,7 @@ impl VaultReady {
     /// let ready = init_steps::vault::VaultReady::new().allow_standby();
     /// # let _ = ready;
     /// ```
+    #[must_use]
     pub fn allow_standby(mut self) -> Self {
         self.allow_standby = true;
         self
@@ -118,7 +122,9 @@ impl Step for VaultReady {
     }
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
-        let api = Api::connect(self.vault.endpoint(ctx)?, Family::Wait)?;
+        let api = self
+            .api
+            .get_or_build(|| Api::connect(self.vault.endpoint(ctx)?, Family::Wait))?;
         let subject = "sys/health";
         let reply = api
             .send(
@@ -131,20 +137,12 @@ impl Step for VaultReady {
             )
             .await?;
         let body = &reply.body;
-        let not_ready = |state: &str| {
-            StepError::transient(format!(
-                "vault at {}: {state} ({})",
-                api.address(),
-                reply.status.as_u16()
-            ))
+        let what = format!("vault at {}", api.address());
+        let answer = |class, state: &str| {
+            http_client::status_error(&what, reply.status, class, Some(state), &reply.headers)
         };
-        let never_ready = |state: &str| {
-            StepError::permanent(format!(
-                "vault at {}: {state} ({})",
-                api.address(),
-                reply.status.as_u16()
-            ))
-        };
+        let not_ready = |state: &str| answer(ErrorClass::Transient, state);
+        let never_ready = |state: &str| answer(ErrorClass::Permanent, state);
         let state = match reply.status.as_u16() {
             200 => "active",
             429 if self.allow_standby => "standby",
@@ -182,15 +180,7 @@ impl Step for VaultReady {
             // Not one of Vault's health answers: an ingress or proxy in front of a Vault that
             // is starting (a 404 until its rules load, a 502). A wait polls on, as HttpWait
             // does, except for refused credentials.
-            _ => {
-                let err = error::from_reply(&reply, subject);
-                return Err(match http_client::wait_status_class(reply.status) {
-                    ErrorClass::Transient if err.is_permanent() => {
-                        StepError::transient(err.to_string())
-                    }
-                    _ => err,
-                });
-            }
+            _ => return Err(error::classify_reply(&reply, subject, Family::Wait)),
         };
         // A 200 from something that is not Vault (a proxy's error page) must not count.
         if body["initialized"] != Value::Bool(true) || body["sealed"] != Value::Bool(false) {
