@@ -22,6 +22,7 @@ pub(crate) struct WriteOptions {
 
 impl WriteOptions {
     /// Mode `0o600`, for anything secret.
+    #[must_use]
     pub(crate) const fn secret() -> Self {
         Self {
             mode: Some(0o600),

@@ -97,7 +97,7 @@ impl Source {
 ///     .pem_file("/etc/initkit/corp-root.pem")
 ///     .published("vault-ca")
 ///     .on_expired(Expired::Warn);
-/// assert_eq!(step.name(), "ca-bundle:/shared/ca-bundle.crt");
+/// assert_eq!(step.name(), "ca-bundle /shared/ca-bundle.crt");
 /// ```
 #[derive(Debug, Clone)]
 pub struct CaBundle {
@@ -119,7 +119,7 @@ impl CaBundle {
     pub fn new(dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
         Self {
-            name: format!("ca-bundle:{}", dest.display()),
+            name: format!("ca-bundle {}", dest.display()),
             dest,
             system: System::Auto,
             sources: Vec::new(),
@@ -134,6 +134,7 @@ impl CaBundle {
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").pem_file("/ca/a.pem").pem_file("/ca/b.pem");
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn pem_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.sources.push(Source::File(path.into()));
         self
@@ -166,6 +167,7 @@ impl CaBundle {
     ///     .pem_file("/ca/extra.pem");
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn system_bundle(mut self, path: impl Into<PathBuf>) -> Self {
         self.system = System::Path(path.into());
         self
@@ -179,6 +181,7 @@ impl CaBundle {
     ///     .pem_file("/ca/extra.pem");
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn without_system_bundle(mut self) -> Self {
         self.system = System::Off;
         self
@@ -191,6 +194,7 @@ impl CaBundle {
     /// let step = CaBundle::new("/shared/ca.crt").pem_file("/ca/old.pem").on_expired(Expired::Warn);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn on_expired(mut self, expired: Expired) -> Self {
         self.expired = expired;
         self
@@ -202,6 +206,7 @@ impl CaBundle {
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").pem_file("/ca/a.pem").mode(0o444);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self

@@ -129,7 +129,7 @@ fn a_top_level_typo_names_the_closest_published_name() {
     assert_eq!(
         problems(&plan),
         [format!(
-            "step \"render:{}\": {}:2: values.bd.password is not published by any step before \
+            "step \"render {}\": {}:2: values.bd.password is not published by any step before \
              this one (did you mean values.db?)",
             dir.path().join("out/app.toml").display(),
             src.display()
@@ -149,7 +149,7 @@ fn with_unknown_keys_a_key_typo_passes_and_a_name_typo_is_refused() {
     assert_eq!(
         problems(&plan),
         [format!(
-            "step \"render:{}\": {}:1: values.dbb.password is not published by any step \
+            "step \"render {}\": {}:1: values.dbb.password is not published by any step \
              before this one (did you mean values.db?)",
             dir.path().join("out/b").display(),
             src.display()
@@ -172,7 +172,7 @@ async fn an_env_typo_is_refused_naming_the_closest_variable_before_any_step_runs
     assert_eq!(
         report.error.unwrap(),
         format!(
-            "step \"render:{}\": {}:2: env.DB_HOTS is not set in the environment \
+            "step \"render {}\": {}:2: env.DB_HOTS is not set in the environment \
              (did you mean env.DB_HOST?)",
             dir.path().join("out/env").display(),
             src.display()
@@ -192,7 +192,7 @@ fn an_envsubst_template_declares_its_variables() {
     assert_eq!(
         problems(&plan),
         [format!(
-            "step \"render:{}\": {}:3: env.DB_HOTS is not set in the environment \
+            "step \"render {}\": {}:3: env.DB_HOTS is not set in the environment \
              (did you mean env.DB_HOST?)",
             dir.path().join("out/app.env").display(),
             src.display()
@@ -242,7 +242,7 @@ fn a_guard_on_a_key_does_not_excuse_a_missing_parent() {
     assert_eq!(
         problems(&plan),
         [format!(
-            "step \"render:{}\": {}:1: values.dbb is not published by any step before this one \
+            "step \"render {}\": {}:1: values.dbb is not published by any step before this one \
              (did you mean values.db?)",
             dir.path().join("out/a").display(),
             src.display()
@@ -258,7 +258,7 @@ fn a_reference_satisfied_only_by_a_concurrent_sibling_is_refused() {
     assert_eq!(
         problems(&plan),
         [format!(
-            "step \"render:{}\": {}:1: values.db.password is not published by any step \
+            "step \"render {}\": {}:1: values.db.password is not published by any step \
              before this one",
             dir.path().join("out/app").display(),
             src.display()
@@ -361,7 +361,7 @@ async fn a_misspelled_values_is_refused_before_any_step_runs() {
     assert_eq!(
         report.error.unwrap(),
         format!(
-            "step \"render:{}\": {}:2: undefined value valeus (a template sees values and env)",
+            "step \"render {}\": {}:2: undefined value valeus (a template sees values and env)",
             dir.path().join("out/app").display(),
             src.display()
         )
@@ -389,7 +389,7 @@ fn a_typo_in_an_included_template_is_refused_naming_that_file_and_line() {
     assert_eq!(
         problems(&plan),
         [format!(
-            "step \"render:{}\": {}:2: values.db.pasword: values.db has no key \"pasword\" \
+            "step \"render {}\": {}:2: values.db.pasword: values.db has no key \"pasword\" \
              (it has: password, username) (did you mean values.db.password?)",
             dir.path().join("out/app").display(),
             partial.display()
@@ -403,7 +403,7 @@ fn a_missing_included_template_is_refused_naming_the_include() {
     let (src, step) = render(dir.path(), "app.j2", "\n{% include \"nope.j2\" %}");
     let problems = problems(&Plan::new("p").step(step));
     let expected = format!(
-        "step \"render:{}\": {}:2: {}: cannot read the template",
+        "step \"render {}\": {}:2: {}: cannot read the template",
         dir.path().join("out/app").display(),
         src.display(),
         dir.path().join("nope.j2").display()

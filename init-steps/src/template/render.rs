@@ -93,7 +93,7 @@ use crate::atomic::{self, AtomicFile, WriteOptions};
 ///     .check(["nginx", "-t", "-c", "{}"]);
 /// let legacy = Render::file("/templates/legacy.conf", "/config/legacy.conf").envsubst();
 /// # use init_core::Step;
-/// assert_eq!(app.name(), "render:/config/app.toml");
+/// assert_eq!(app.name(), "render /config/app.toml");
 /// # let _ = (nginx, legacy);
 /// ```
 #[derive(Debug, Clone)]
@@ -122,8 +122,9 @@ impl Render {
     /// ```
     /// # use init_core::Step;
     /// let step = init_steps::template::Render::file("app.toml.j2", "/config/app.toml");
-    /// assert_eq!(step.name(), "render:/config/app.toml");
+    /// assert_eq!(step.name(), "render /config/app.toml");
     /// ```
+    #[must_use]
     pub fn file(src: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Self {
         Self::new(src.into(), dest.into(), false)
     }
@@ -137,15 +138,16 @@ impl Render {
     /// ```
     /// # use init_core::Step;
     /// let step = init_steps::template::Render::dir("/templates", "/config");
-    /// assert_eq!(step.name(), "render:/config");
+    /// assert_eq!(step.name(), "render /config");
     /// ```
+    #[must_use]
     pub fn dir(src_dir: impl Into<PathBuf>, dest_dir: impl Into<PathBuf>) -> Self {
         Self::new(src_dir.into(), dest_dir.into(), true)
     }
 
     fn new(src: PathBuf, dest: PathBuf, tree: bool) -> Self {
         Self {
-            name: format!("render:{}", dest.display()),
+            name: format!("render {}", dest.display()),
             src,
             dest,
             tree,
@@ -167,6 +169,7 @@ impl Render {
     /// let step = init_steps::template::Render::file("app.env.tmpl", "/config/app.env").envsubst();
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn envsubst(mut self) -> Self {
         self.syntax = Syntax::Envsubst;
         self.scanned = Arc::default();
@@ -180,6 +183,7 @@ impl Render {
     /// let step = init_steps::template::Render::file("a.j2", "/config/a").mode(0o640);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self
@@ -191,6 +195,7 @@ impl Render {
     /// let step = init_steps::template::Render::file("a.j2", "/config/a").owner(1000, 1000);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn owner(mut self, uid: u32, gid: u32) -> Self {
         self.owner = Some((uid, gid));
         self
@@ -213,6 +218,7 @@ impl Render {
     ///     .check(["nginx", "-t", "-q", "-c", "{}"]);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn check<I, S>(mut self, argv: I) -> Self
     where
         I: IntoIterator<Item = S>,

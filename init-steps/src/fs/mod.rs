@@ -1,0 +1,38 @@
+//! File-system steps: [`EnsureDir`], [`Chmod`], [`Chown`], [`CopyFile`] and [`WriteFile`]. All
+//! are idempotent, never follow a symlink they walk into, and write files atomically.
+//! [`FileWait`] waits for a file to appear.
+
+mod chmod;
+mod chown;
+mod copy_file;
+mod ensure_dir;
+mod file_wait;
+mod tree;
+mod write_file;
+
+pub use chmod::Chmod;
+pub use chown::Chown;
+pub use copy_file::CopyFile;
+pub use ensure_dir::EnsureDir;
+pub use file_wait::FileWait;
+pub use write_file::WriteFile;
+
+use std::io;
+use std::path::Path;
+
+use init_core::StepError;
+
+/// Runs blocking file work off the async runtime, so a long walk or copy never delays the
+/// signal handling of a current-thread runtime.
+async fn blocking<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
+) -> Result<T, StepError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        StepError::permanent(format!("{name}: the file work panicked")).with_source(e)
+    })?
+}
+
+fn io_error(path: &Path) -> impl Fn(io::Error) -> StepError + '_ {
+    move |e| StepError::from_error(e).context(path.display())
+}
