@@ -110,7 +110,7 @@ pub struct CaBundle {
 }
 
 impl CaBundle {
-    /// Writes the bundle to `dest`. The step is named `ca-bundle:<dest>`.
+    /// Writes the bundle to `dest`. The step is named `ca-bundle <dest>`.
     ///
     /// ```
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").pem_file("/ca/extra.pem");

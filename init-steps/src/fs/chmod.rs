@@ -1,19 +1,15 @@
 //! [`Chmod`]: the mode of a path or a tree, never following symlinks.
 
-use std::fmt;
-use std::fs::{self, DirBuilder, File, Metadata, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
-use std::path::{Path, PathBuf};
+use std::fs::{self, Permissions};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
 
-use init_core::{
-    Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
-};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
-use crate::atomic::{self, AtomicFile, WriteOptions};
+use crate::atomic;
 
+use super::tree::{refuse_symlink_root, walk};
 use super::{blocking, io_error};
-use super::tree::{check_is_dir, refuse_symlink_root, set_mode, set_owner, walk};
 
 /// Sets the mode of a path, or of a whole tree, never following symlinks (`chmod -R` that
 /// skips links).
@@ -44,7 +40,7 @@ pub struct Chmod {
 
 impl Chmod {
     /// Sets `path`'s mode (permission bits, at most `0o7777`). The step is named
-    /// `chmod:<path>`.
+    /// `chmod <path>`.
     ///
     /// ```
     /// let step = init_steps::fs::Chmod::new("/data/key.pem", 0o600);

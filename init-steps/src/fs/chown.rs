@@ -1,19 +1,11 @@
 //! [`Chown`]: the owner of a path or a tree, never following symlinks.
 
-use std::fmt;
-use std::fs::{self, DirBuilder, File, Metadata, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use init_core::{
-    Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
-};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
-use crate::atomic::{self, AtomicFile, WriteOptions};
-
-use super::{blocking, io_error};
-use super::tree::{check_is_dir, refuse_symlink_root, set_mode, set_owner, walk};
+use super::blocking;
+use super::tree::{refuse_symlink_root, set_owner, walk};
 
 /// Sets the owner of a path, or of a whole tree, never following symlinks (`chown -R -h`).
 ///
@@ -41,7 +33,7 @@ pub struct Chown {
 
 impl Chown {
     /// Changes `path`'s owner; set [`uid`](Self::uid), [`gid`](Self::gid) or both. The step
-    /// is named `chown:<path>`.
+    /// is named `chown <path>`.
     ///
     /// ```
     /// let step = init_steps::fs::Chown::new("/data").gid(2000);

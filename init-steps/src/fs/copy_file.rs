@@ -1,19 +1,15 @@
 //! [`CopyFile`]: a file copied atomically.
 
-use std::fmt;
-use std::fs::{self, DirBuilder, File, Metadata, Permissions};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
-use init_core::{
-    Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
-};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
 use crate::atomic::{self, AtomicFile, WriteOptions};
 
 use super::{blocking, io_error};
-use super::tree::{check_is_dir, refuse_symlink_root, set_mode, set_owner, walk};
 
 /// Copies a file atomically (temp file next to the destination, fsync, rename).
 ///
@@ -41,7 +37,7 @@ pub struct CopyFile {
 }
 
 impl CopyFile {
-    /// Copies `src` to `dest`. The step is named `copy:<dest>`.
+    /// Copies `src` to `dest`. The step is named `copy <dest>`.
     ///
     /// ```
     /// let step = init_steps::fs::CopyFile::new("/image/app.conf", "/config/app.conf");
@@ -131,3 +127,4 @@ impl Step for CopyFile {
         })
         .await
     }
+}

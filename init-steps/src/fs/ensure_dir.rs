@@ -1,19 +1,16 @@
 //! [`EnsureDir`]: a directory exists, with a mode and owner (like `install -d`).
 
-use std::fmt;
-use std::fs::{self, DirBuilder, File, Metadata, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
-use std::path::{Path, PathBuf};
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
 
-use init_core::{
-    Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
-};
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
-use crate::atomic::{self, AtomicFile, WriteOptions};
+use crate::atomic;
 
+use super::tree::{check_is_dir, set_mode, set_owner};
 use super::{blocking, io_error};
-use super::tree::{check_is_dir, refuse_symlink_root, set_mode, set_owner, walk};
 
 /// Makes sure a directory exists, with a mode and owner when asked (like `install -d`).
 ///
@@ -40,7 +37,7 @@ pub struct EnsureDir {
 }
 
 impl EnsureDir {
-    /// The directory `path`. The step is named `ensure-dir:<path>`.
+    /// The directory `path`. The step is named `ensure-dir <path>`.
     ///
     /// ```
     /// let step = init_steps::fs::EnsureDir::new("/data");

@@ -1,19 +1,12 @@
 //! Tree helpers shared by the file-system steps: walking without following symlinks, and setting a mode or owner only when it differs.
 
-use std::fmt;
-use std::fs::{self, DirBuilder, File, Metadata, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
-use std::path::{Path, PathBuf};
+use std::fs::{self, Metadata, Permissions};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown};
+use std::path::Path;
 
-use init_core::{
-    Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
-};
+use init_core::StepError;
 
-use crate::atomic::{self, AtomicFile, WriteOptions};
-
-use super::{blocking, io_error};
-use super::tree::{check_is_dir, refuse_symlink_root, set_mode, set_owner, walk};
+use super::io_error;
 
 pub(super) fn check_is_dir(path: &Path, meta: &Metadata) -> Result<(), StepError> {
     if meta.file_type().is_symlink() {

@@ -1,20 +1,15 @@
 //! [`WriteFile`]: a file written atomically from bytes or a published value.
 
 use std::fmt;
-use std::fs::{self, DirBuilder, File, Metadata, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use init_core::{
     Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
 };
 
-use crate::atomic::{self, AtomicFile, WriteOptions};
+use crate::atomic::{self, WriteOptions};
 
-use super::{blocking, io_error};
-use super::tree::{check_is_dir, refuse_symlink_root, set_mode, set_owner, walk};
-
+use super::blocking;
 
 /// What a [`WriteFile`] writes.
 #[derive(Clone)]
@@ -72,7 +67,7 @@ impl WriteFile {
         }
     }
 
-    /// Writes `text` to `dest`. The step is named `write:<dest>`.
+    /// Writes `text` to `dest`. The step is named `write <dest>`.
     ///
     /// ```
     /// let step = init_steps::fs::WriteFile::text("/shared/ready", "ok\n");

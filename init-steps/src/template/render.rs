@@ -117,7 +117,7 @@ enum Syntax {
 }
 
 impl Render {
-    /// Renders the template file `src` into `dest`. The step is named `render:<dest>`.
+    /// Renders the template file `src` into `dest`. The step is named `render <dest>`.
     ///
     /// ```
     /// # use init_core::Step;

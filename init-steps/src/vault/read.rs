@@ -36,7 +36,7 @@ pub(crate) struct HeldLeases(pub(crate) Vec<String>);
 ///
 /// # Default
 ///
-/// `GET`; every field of `data`; file mode `0o600`; step name `vault-read:<path>`.
+/// `GET`; every field of `data`; file mode `0o600`; step name `vault-read <path>`.
 ///
 /// # Errors (at run time)
 ///
