@@ -12,7 +12,7 @@ use super::envsubst::{check_envsubst, render_envsubst};
 use super::jinja::{check_jinja, render_jinja};
 use super::tree::{Job, read_template, strip_template_suffix, walk};
 use super::values::lock;
-use crate::atomic::{self, AtomicFile, WriteOptions};
+use crate::atomic::{self, AtomicFile, SweptDirs, WriteOptions};
 
 /// Renders a template file, or every file of a template directory, into configuration files.
 ///
@@ -303,7 +303,12 @@ impl Render {
     /// Renders one template. The file work (reading the template, writing and fsyncing the
     /// temp file, the rename) runs off the runtime's thread; rendering, which reads the
     /// context, on it.
-    async fn render_one(&self, ctx: &Context, job: &Job) -> Result<(), StepError> {
+    async fn render_one(
+        &self,
+        ctx: &Context,
+        job: &Job,
+        swept: &Arc<SweptDirs>,
+    ) -> Result<(), StepError> {
         let src = job.src.clone();
         let source = atomic::off_thread(&self.name, move || {
             read_template(&src).map_err(StepError::permanent)
@@ -318,8 +323,9 @@ impl Render {
             owner: self.owner,
         };
         let dest = job.dest.clone();
+        let swept = Arc::clone(swept);
         let file = atomic::off_thread(&self.name, move || {
-            let mut file = AtomicFile::create(&dest)?;
+            let mut file = AtomicFile::create_sweeping(&dest, &swept)?;
             file.file_mut()
                 .write_all(output.as_bytes())
                 .map_err(|e| file.error(e))?;
@@ -372,8 +378,10 @@ impl Step for Render {
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let this = self.clone();
+        // One sweep of abandoned temp files per directory for the whole run.
+        let swept = Arc::new(SweptDirs::default());
         for job in atomic::off_thread(&self.name, move || this.jobs()).await? {
-            self.render_one(ctx, &job).await?;
+            self.render_one(ctx, &job, &swept).await?;
         }
         Ok(())
     }
