@@ -414,11 +414,10 @@ impl Step for CaBundle {
             owner: None,
         };
         let dest = self.dest.clone();
-        tokio::task::spawn_blocking(move || atomic::write_atomic(&dest, out.as_bytes(), options))
-            .await
-            .map_err(|e| {
-                StepError::permanent(format!("{}: writing panicked", self.name)).with_source(e)
-            })??;
+        atomic::off_thread(&self.name, move || {
+            atomic::write_atomic(&dest, out.as_bytes(), options)
+        })
+        .await?;
         tracing::debug!(path = %self.dest.display(), added, "CA bundle written");
         Ok(())
     }

@@ -22,16 +22,8 @@ use std::path::Path;
 
 use init_core::StepError;
 
-/// Runs blocking file work off the async runtime, so a long walk or copy never delays the
-/// signal handling of a current-thread runtime.
-async fn blocking<T: Send + 'static>(
-    name: &str,
-    work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
-) -> Result<T, StepError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        StepError::permanent(format!("{name}: the file work panicked")).with_source(e)
-    })?
-}
+/// Blocking file work runs off the runtime's thread (the shared helper).
+use crate::atomic::off_thread as blocking;
 
 fn io_error(path: &Path) -> impl Fn(io::Error) -> StepError + '_ {
     move |e| StepError::from_error(e).context(path.display())
