@@ -61,8 +61,7 @@ macro_rules! family {
 
 family!("tcp": init_steps::tcp::TcpWait);
 family!("http": init_steps::http::HttpWait);
-family!("fs": init_steps::file_wait::FileWait);
-family!("fs": init_steps::fs::{Chmod, Chown, CopyFile, EnsureDir, WriteFile});
+family!("fs": init_steps::fs::{Chmod, Chown, CopyFile, EnsureDir, FileWait, WriteFile});
 family!("template": init_steps::template::Render);
 family!("vault": init_steps::vault::{
     AppRoleLogin, JwtLogin, KUBERNETES_TOKEN_FILE, KubernetesLogin, KvRead, PkiIssue, TokenLogin,

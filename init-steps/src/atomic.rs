@@ -2,10 +2,12 @@
 //! fsynced, its mode (and owner, when asked) set, then renamed over the destination and the
 //! directory fsynced. A reader sees the old file or the new one, never a mix.
 
+use std::collections::HashSet;
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use init_core::StepError;
@@ -22,6 +24,7 @@ pub(crate) struct WriteOptions {
 
 impl WriteOptions {
     /// Mode `0o600`, for anything secret.
+    #[must_use]
     pub(crate) const fn secret() -> Self {
         Self {
             mode: Some(0o600),
@@ -112,11 +115,18 @@ impl AtomicFile {
     /// Creates the temp file next to `path`, creating missing parent directories (mode 0755
     /// less the umask).
     pub(crate) fn create(path: &Path) -> Result<Self, StepError> {
+        Self::create_sweeping(path, &SweptDirs::default())
+    }
+
+    /// Like [`create`](Self::create), sweeping abandoned temp files only from a directory
+    /// that `swept` has not swept yet: a step writing many files into one directory scans
+    /// it once, not once per file.
+    pub(crate) fn create_sweeping(path: &Path, swept: &SweptDirs) -> Result<Self, StepError> {
         let name = path.display().to_string();
         let err = |e: io::Error| StepError::from_error(e).context(&name);
         let dir = parent_dir(path);
         fs::create_dir_all(&dir).map_err(err)?;
-        sweep_abandoned(&dir);
+        swept.sweep_once(&dir);
         let temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .suffix(TEMP_SUFFIX)
@@ -180,6 +190,25 @@ impl AtomicFile {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+}
+
+/// The directories one step run has swept of abandoned temp files (see
+/// [`AtomicFile::create_sweeping`]).
+#[derive(Debug, Default)]
+pub(crate) struct SweptDirs(Mutex<HashSet<PathBuf>>);
+
+impl SweptDirs {
+    /// Sweeps `dir` unless this set has swept it already.
+    fn sweep_once(&self, dir: &Path) {
+        let first = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(dir.to_path_buf());
+        if first {
+            sweep_abandoned(dir);
+        }
     }
 }
 
@@ -318,6 +347,28 @@ mod tests {
         file.set_modified(std::time::SystemTime::now() - age)
             .unwrap();
         path
+    }
+
+    #[test]
+    fn one_swept_dirs_sweeps_a_directory_once_per_step_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let swept = SweptDirs::default();
+        let first = dir.path().join("a.conf");
+        AtomicFile::create_sweeping(&first, &swept)
+            .unwrap()
+            .commit()
+            .unwrap();
+        let late = leftover(dir.path(), ".initkit-late.tmp", Duration::from_secs(600));
+        AtomicFile::create_sweeping(&dir.path().join("b.conf"), &swept)
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert!(late.exists(), "the second file of the run does not rescan");
+        AtomicFile::create_sweeping(&dir.path().join("c.conf"), &SweptDirs::default())
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert!(!late.exists(), "the next run sweeps the directory again");
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl Source {
 ///     .pem_file("/etc/initkit/corp-root.pem")
 ///     .published("vault-ca")
 ///     .on_expired(Expired::Warn);
-/// assert_eq!(step.name(), "ca-bundle:/shared/ca-bundle.crt");
+/// assert_eq!(step.name(), "ca-bundle /shared/ca-bundle.crt");
 /// ```
 #[derive(Debug, Clone)]
 pub struct CaBundle {
@@ -110,7 +110,7 @@ pub struct CaBundle {
 }
 
 impl CaBundle {
-    /// Writes the bundle to `dest`. The step is named `ca-bundle:<dest>`.
+    /// Writes the bundle to `dest`. The step is named `ca-bundle <dest>`.
     ///
     /// ```
     /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").pem_file("/ca/extra.pem");
@@ -120,7 +120,7 @@ impl CaBundle {
     pub fn new(dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
         Self {
-            name: format!("ca-bundle:{}", dest.display()),
+            name: format!("ca-bundle {}", dest.display()),
             dest,
             system: System::Auto,
             sources: Vec::new(),
@@ -136,6 +136,7 @@ impl CaBundle {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn pem_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.sources.push(Source::File(path.into()));
         self
@@ -170,6 +171,7 @@ impl CaBundle {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn system_bundle(mut self, path: impl Into<PathBuf>) -> Self {
         self.system = System::Path(path.into());
         self
@@ -184,6 +186,7 @@ impl CaBundle {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn without_system_bundle(mut self) -> Self {
         self.system = System::Off;
         self
@@ -197,6 +200,7 @@ impl CaBundle {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn on_expired(mut self, expired: Expired) -> Self {
         self.expired = expired;
         self
@@ -209,6 +213,7 @@ impl CaBundle {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | [`TcpWait`](tcp::TcpWait): TCP ports accept connections | [`tcp`] | `tcp` |
 //! | [`HttpWait`](http::HttpWait): an HTTP(S) endpoint answers as expected | [`http`] | `http` |
-//! | [`FileWait`](file_wait::FileWait): a file exists, is non-empty or contains a string | [`file_wait`] | `fs` |
+//! | [`FileWait`](fs::FileWait): a file exists, is non-empty or contains a string | [`fs`] | `fs` |
 //! | [`Render`](template::Render): configuration files from templates | [`template`] | `template` |
 //! | [`Command`](command::Command): a program or `sh` script, its process group stopped on cancel | [`command`] | `command` |
 //! | [`EnsureDir`](fs::EnsureDir), [`Chmod`](fs::Chmod), [`Chown`](fs::Chown): directories, modes and owners, never following symlinks | [`fs`] | `fs` |
@@ -87,8 +87,6 @@ mod db_settings;
 mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;
-#[cfg(feature = "fs")]
-pub mod file_wait;
 #[cfg(feature = "fs")]
 pub mod fs;
 #[cfg(feature = "http")]

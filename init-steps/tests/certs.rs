@@ -227,7 +227,7 @@ async fn a_missing_published_value_is_permanent() {
     assert_eq!(
         err.to_string(),
         format!(
-            "ca-bundle:{}: values.vault-ca is not published",
+            "ca-bundle {}: values.vault-ca is not published",
             dest.display()
         )
     );
@@ -250,7 +250,7 @@ async fn validate_refuses_nothing_to_add_a_bad_mode_and_the_system_bundle_as_des
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ca-bundle:/shared/ca.crt: expected at least one PEM file or published value to add"
+        "ca-bundle /shared/ca.crt: expected at least one PEM file or published value to add"
     );
     let err = CaBundle::new("/shared/ca.crt")
         .published("x")
@@ -259,7 +259,7 @@ async fn validate_refuses_nothing_to_add_a_bad_mode_and_the_system_bundle_as_des
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ca-bundle:/shared/ca.crt: mode 0o77777: expected permission bits between 0o000 and 0o7777"
+        "ca-bundle /shared/ca.crt: mode 0o77777: expected permission bits between 0o000 and 0o7777"
     );
     let err = CaBundle::new("/etc/ssl/certs/ca-certificates.crt")
         .published("x")
@@ -268,7 +268,7 @@ async fn validate_refuses_nothing_to_add_a_bad_mode_and_the_system_bundle_as_des
     assert!(err.is_invalid());
     assert_eq!(
         err.to_string(),
-        "ca-bundle:/etc/ssl/certs/ca-certificates.crt: the destination is a system bundle; \
+        "ca-bundle /etc/ssl/certs/ca-certificates.crt: the destination is a system bundle; \
          expected another file (a rerun would add the certificates twice)"
     );
 }

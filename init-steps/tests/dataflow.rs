@@ -118,7 +118,7 @@ mod fs {
         assert_eq!(
             refused(plan, &env(), &first).await,
             format!(
-                "step \"write:{}\": content: values.db.passwrd: values.db has no key \
+                "step \"write {}\": content: values.db.passwrd: values.db has no key \
                  \"passwrd\" (it has: password, username) (did you mean values.db.password?)",
                 dest.display()
             )
@@ -137,7 +137,7 @@ mod fs {
         assert_eq!(
             refused(plan, &env(), &first).await,
             format!(
-                "step \"write:{}\": content: values.db.password is not published by any step \
+                "step \"write {}\": content: values.db.password is not published by any step \
                  before this one",
                 dest.display()
             )
@@ -184,7 +184,7 @@ mod certs {
         assert_eq!(
             refused(plan, &env(), &first).await,
             format!(
-                "step \"ca-bundle:{}\": published certificates: values.pki.isuing_ca: values.pki \
+                "step \"ca-bundle {}\": published certificates: values.pki.isuing_ca: values.pki \
                  has no key \"isuing_ca\" (it has: ca_chain, issuing_ca) (did you mean \
                  values.pki.issuing_ca?)",
                 dest.display()
@@ -224,7 +224,7 @@ mod vault {
         assert_eq!(
             refused(plan, &vault_env(), &first).await,
             format!(
-                "step \"write:{}\": content: values.orders-db.pasword: values.orders-db has no \
+                "step \"write {}\": content: values.orders-db.pasword: values.orders-db has no \
                  key \"pasword\" (it has: password, username) (did you mean \
                  values.orders-db.password?)",
                 dest.display()
@@ -246,7 +246,7 @@ mod vault {
             .step(WriteFile::value(dest, "order-db.password"));
         assert_eq!(
             top.validate(&vault_env()).unwrap_err().to_string(),
-            "step \"write:/secrets/password\": content: values.order-db.password is not \
+            "step \"write /secrets/password\": content: values.order-db.password is not \
              published by any step before this one (did you mean values.orders-db?)"
         );
     }

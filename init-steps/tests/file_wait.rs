@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use init_core::{Context, Outcome, Plan, Report, Step, StepExt, StepStatus, ValidateContext};
-use init_steps::file_wait::FileWait;
+use init_steps::fs::FileWait;
 
 async fn run(step: impl Step + 'static) -> Report {
     Plan::new("test").step(step).run(&Context::new()).await
@@ -145,7 +145,7 @@ async fn containing_says_what_is_missing_and_how_much_was_read() {
     let path = dir.path().join("app.log");
     std::fs::write(&path, "0123456789 ready").unwrap();
 
-    let short = FileWait::new(&path).containing("ready").with_read_limit(10);
+    let short = FileWait::new(&path).containing("ready").max_size(10);
     let report = run(short.timeout(Duration::from_millis(300))).await;
 
     assert_eq!(report.outcome, Outcome::TimedOut);
@@ -156,7 +156,7 @@ async fn containing_says_what_is_missing_and_how_much_was_read() {
             path.display()
         ))
     );
-    let whole = FileWait::new(&path).containing("ready").with_read_limit(16);
+    let whole = FileWait::new(&path).containing("ready").max_size(16);
     assert!(run(whole).await.is_success());
 }
 
@@ -207,7 +207,7 @@ async fn bad_settings_fail_validation_before_anything_runs() {
             "file /shared/ready: containing \"\": expected a non-empty string",
         ),
         (
-            FileWait::new("/shared/ready").with_read_limit(0),
+            FileWait::new("/shared/ready").max_size(0),
             "file /shared/ready: read limit 0: expected at least 1 byte",
         ),
     ];

@@ -162,7 +162,7 @@ async fn chown_needs_a_uid_or_a_gid() {
     assert!(err.is_invalid());
     assert_eq!(
         err.to_string(),
-        "chown:/data: expected a uid, a gid or both"
+        "chown /data: expected a uid, a gid or both"
     );
 }
 
@@ -174,7 +174,7 @@ async fn invalid_modes_are_found_by_validate() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "chmod:/data (directories): mode 0o17777: expected permission bits between 0o000 and 0o7777"
+        "chmod /data (directories): mode 0o17777: expected permission bits between 0o000 and 0o7777"
     );
     let err = EnsureDir::new("/data")
         .mode(0o10000)
@@ -192,7 +192,7 @@ async fn invalid_modes_are_found_by_validate() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "copy:/b: mode 0o100644: expected permission bits between 0o000 and 0o7777"
+        "copy /b: mode 0o100644: expected permission bits between 0o000 and 0o7777"
     );
 }
 
@@ -309,7 +309,7 @@ async fn write_file_names_a_missing_value_or_key() {
     assert!(err.is_permanent());
     assert_eq!(
         err.to_string(),
-        format!("write:{}: values.vault is not published", dest.display())
+        format!("write {}: values.vault is not published", dest.display())
     );
     let err = WriteFile::value(&dest, "db.password")
         .run(&ctx)
@@ -318,7 +318,7 @@ async fn write_file_names_a_missing_value_or_key() {
     assert_eq!(
         err.to_string(),
         format!(
-            "write:{}: values.db.password is not published",
+            "write {}: values.db.password is not published",
             dest.display()
         )
     );
@@ -329,7 +329,7 @@ async fn write_file_names_a_missing_value_or_key() {
     assert_eq!(
         err.to_string(),
         format!(
-            "write:{}: value path \"db..password\": expected names separated by dots",
+            "write {}: value path \"db..password\": expected names separated by dots",
             dest.display()
         )
     );

@@ -237,7 +237,7 @@ async fn validate_refuses_a_bad_mode_a_missing_template_and_a_check_without_plac
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "render:/config/a: mode 0o10644: expected permission bits between 0o000 and 0o7777"
+        "render /config/a: mode 0o10644: expected permission bits between 0o000 and 0o7777"
     );
 
     let missing = dir.path().join("missing.j2");
@@ -259,7 +259,7 @@ async fn validate_refuses_a_bad_mode_a_missing_template_and_a_check_without_plac
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "render:/config/a: check command \"nginx -t\": expected a \"{}\" argument for the rendered file"
+        "render /config/a: check command \"nginx -t\": expected a \"{}\" argument for the rendered file"
     );
 }
 
@@ -327,7 +327,7 @@ async fn a_tree_never_writes_through_a_symlink_in_the_destination() {
     assert_eq!(
         err.to_string(),
         format!(
-            "render:{}: {}: is a symlink; refusing to write through it",
+            "render {}: {}: is a symlink; refusing to write through it",
             dest.display(),
             dest.join("conf.d").display()
         )

@@ -402,7 +402,7 @@ fn a_typo_in_an_included_template_is_refused_naming_that_file_and_line() {
     assert_eq!(
         problems(&plan),
         [format!(
-            "step \"render:{}\": {}:2: values.db.pasword: values.db has no key \"pasword\" \
+            "step \"render {}\": {}:2: values.db.pasword: values.db has no key \"pasword\" \
              (it has: password, username) (did you mean values.db.password?)",
             dir.path().join("out/app").display(),
             partial.display()

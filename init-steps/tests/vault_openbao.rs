@@ -1296,7 +1296,7 @@ async fn dynamic_database_credentials_log_in_to_postgresql_and_outlive_vault_rev
     assert!(report.is_success(), "{report:?}");
     assert!(
         report
-            .step(&format!("vault-read:{mount}/creds/orders"))
+            .step(&format!("vault-read {mount}/creds/orders"))
             .is_some()
     );
     let creds = ctx.value("pg").unwrap();

@@ -12,7 +12,7 @@ use super::envsubst::{check_envsubst, render_envsubst};
 use super::jinja::{check_jinja, render_jinja};
 use super::tree::{Job, read_template, strip_template_suffix, walk};
 use super::values::lock;
-use crate::atomic::{self, AtomicFile, WriteOptions};
+use crate::atomic::{self, AtomicFile, SweptDirs, WriteOptions};
 
 /// Renders a template file, or every file of a template directory, into configuration files.
 ///
@@ -93,7 +93,7 @@ use crate::atomic::{self, AtomicFile, WriteOptions};
 ///     .check(["nginx", "-t", "-c", "{}"]);
 /// let legacy = Render::file("/templates/legacy.conf", "/config/legacy.conf").envsubst();
 /// # use init_core::Step;
-/// assert_eq!(app.name(), "render:/config/app.toml");
+/// assert_eq!(app.name(), "render /config/app.toml");
 /// # let _ = (nginx, legacy);
 /// ```
 #[derive(Debug, Clone)]
@@ -117,13 +117,14 @@ enum Syntax {
 }
 
 impl Render {
-    /// Renders the template file `src` into `dest`. The step is named `render:<dest>`.
+    /// Renders the template file `src` into `dest`. The step is named `render <dest>`.
     ///
     /// ```
     /// # use init_core::Step;
     /// let step = init_steps::template::Render::file("app.toml.j2", "/config/app.toml");
-    /// assert_eq!(step.name(), "render:/config/app.toml");
+    /// assert_eq!(step.name(), "render /config/app.toml");
     /// ```
+    #[must_use]
     pub fn file(src: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Self {
         Self::new(src.into(), dest.into(), false)
     }
@@ -137,15 +138,16 @@ impl Render {
     /// ```
     /// # use init_core::Step;
     /// let step = init_steps::template::Render::dir("/templates", "/config");
-    /// assert_eq!(step.name(), "render:/config");
+    /// assert_eq!(step.name(), "render /config");
     /// ```
+    #[must_use]
     pub fn dir(src_dir: impl Into<PathBuf>, dest_dir: impl Into<PathBuf>) -> Self {
         Self::new(src_dir.into(), dest_dir.into(), true)
     }
 
     fn new(src: PathBuf, dest: PathBuf, tree: bool) -> Self {
         Self {
-            name: format!("render:{}", dest.display()),
+            name: format!("render {}", dest.display()),
             src,
             dest,
             tree,
@@ -167,6 +169,7 @@ impl Render {
     /// let step = init_steps::template::Render::file("app.env.tmpl", "/config/app.env").envsubst();
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn envsubst(mut self) -> Self {
         self.syntax = Syntax::Envsubst;
         self.scanned = Arc::default();
@@ -180,6 +183,7 @@ impl Render {
     /// let step = init_steps::template::Render::file("a.j2", "/config/a").mode(0o640);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self
@@ -191,6 +195,7 @@ impl Render {
     /// let step = init_steps::template::Render::file("a.j2", "/config/a").owner(1000, 1000);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn owner(mut self, uid: u32, gid: u32) -> Self {
         self.owner = Some((uid, gid));
         self
@@ -213,6 +218,7 @@ impl Render {
     ///     .check(["nginx", "-t", "-q", "-c", "{}"]);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn check<I, S>(mut self, argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -294,7 +300,12 @@ impl Render {
     /// Renders one template. The file work (reading the template, writing and fsyncing the
     /// temp file, the rename) runs off the runtime's thread; rendering, which reads the
     /// context, on it.
-    async fn render_one(&self, ctx: &Context, job: &Job) -> Result<(), StepError> {
+    async fn render_one(
+        &self,
+        ctx: &Context,
+        job: &Job,
+        swept: &Arc<SweptDirs>,
+    ) -> Result<(), StepError> {
         let src = job.src.clone();
         let source = atomic::off_thread(&self.name, move || {
             read_template(&src).map_err(StepError::permanent)
@@ -309,8 +320,9 @@ impl Render {
             owner: self.owner,
         };
         let dest = job.dest.clone();
+        let swept = Arc::clone(swept);
         let file = atomic::off_thread(&self.name, move || {
-            let mut file = AtomicFile::create(&dest)?;
+            let mut file = AtomicFile::create_sweeping(&dest, &swept)?;
             file.file_mut()
                 .write_all(output.as_bytes())
                 .map_err(|e| file.error(e))?;
@@ -363,8 +375,10 @@ impl Step for Render {
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let this = self.clone();
+        // One sweep of abandoned temp files per directory for the whole run.
+        let swept = Arc::new(SweptDirs::default());
         for job in atomic::off_thread(&self.name, move || this.jobs()).await? {
-            self.render_one(ctx, &job).await?;
+            self.render_one(ctx, &job, &swept).await?;
         }
         Ok(())
     }

@@ -82,6 +82,7 @@ impl KvRead {
     /// let read = init_steps::vault::KvRead::v2("secret", "orders/db").publish_secret("db");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn v2(mount: impl Into<String>, path: impl Into<String>) -> Self {
         Self::new(Engine::V2, mount.into(), path.into())
     }
@@ -92,6 +93,7 @@ impl KvRead {
     /// let read = init_steps::vault::KvRead::v1("kv", "orders/db").write_json("/secrets/db.json");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn v1(mount: impl Into<String>, path: impl Into<String>) -> Self {
         Self::new(Engine::V1, mount.into(), path.into())
     }
@@ -118,6 +120,7 @@ impl KvRead {
     /// let read = init_steps::vault::KvRead::v2("secret", "orders/db").version(3).publish_secret("db");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn version(mut self, version: u64) -> Self {
         self.version = Some(version);
         self
@@ -129,6 +132,7 @@ impl KvRead {
     /// let read = init_steps::vault::KvRead::v2("secret", "orders/db").field("password").publish_secret("db");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.out.field(field.into());
         self
@@ -142,6 +146,7 @@ impl KvRead {
     ///     .publish_secret("db");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn fields<I, S>(mut self, fields: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -179,6 +184,7 @@ impl KvRead {
     /// let read = init_steps::vault::KvRead::v2("secret", "orders/db").publish_secret("db");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn publish_secret(mut self, name: impl Into<String>) -> Self {
         self.out.publish(name.into());
         self
@@ -192,6 +198,7 @@ impl KvRead {
     ///     .write_field("key", "/secrets/tls.key");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn write_field(mut self, field: impl Into<String>, path: impl Into<PathBuf>) -> Self {
         self.out.write_field(field.into(), path.into());
         self
@@ -203,6 +210,7 @@ impl KvRead {
     /// let read = init_steps::vault::KvRead::v2("secret", "orders/db").write_json("/secrets/db.json");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn write_json(mut self, path: impl Into<PathBuf>) -> Self {
         self.out.write_json(path.into());
         self
@@ -218,6 +226,7 @@ impl KvRead {
     /// let read = init_steps::vault::KvRead::v2("secret", "orders/db").write_env("/secrets/db.env");
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn write_env(mut self, path: impl Into<PathBuf>) -> Self {
         self.out.write_env(path.into());
         self
@@ -231,6 +240,7 @@ impl KvRead {
     ///     .mode(0o640);
     /// # let _ = read;
     /// ```
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.out.mode(mode);
         self

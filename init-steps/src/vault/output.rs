@@ -51,6 +51,7 @@ pub(crate) struct Delivered {
 
 impl SecretOutputs {
     /// Every field, nothing published, no file, mode `0o600`.
+    #[must_use]
     pub(crate) const fn new() -> Self {
         Self {
             fields: None,

@@ -120,6 +120,7 @@ impl PkiIssue {
     /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").mount("pki_int").publish("tls");
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn mount(mut self, mount: impl Into<String>) -> Self {
         self.mount = mount.into();
         self.name = step_name(&self.mount, &self.role);
@@ -132,6 +133,7 @@ impl PkiIssue {
     /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").alt_names(["www.example.com"]);
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn alt_names<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -147,6 +149,7 @@ impl PkiIssue {
     /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").ip_sans(["127.0.0.1"]);
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn ip_sans<I, S>(mut self, ips: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -164,6 +167,7 @@ impl PkiIssue {
     /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").ttl(Duration::from_secs(3600));
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
@@ -177,6 +181,7 @@ impl PkiIssue {
     ///     .private_key_file("/tls/tls.key");
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.certificate_file = Some(path.into());
         self
@@ -191,6 +196,7 @@ impl PkiIssue {
     ///     .private_key_file("/tls/tls.key");
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn private_key_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.private_key_file = Some(path.into());
         self
@@ -203,6 +209,7 @@ impl PkiIssue {
     /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").ca_chain_file("/tls/ca.crt");
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn ca_chain_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_chain_file = Some(path.into());
         self
@@ -216,6 +223,7 @@ impl PkiIssue {
     /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").publish("tls");
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn publish(mut self, name: impl Into<String>) -> Self {
         self.publish = Some(name.into());
         self
@@ -229,6 +237,7 @@ impl PkiIssue {
     ///     .mode(0o640);
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self
@@ -243,6 +252,7 @@ impl PkiIssue {
     ///     .key_mode(0o640);
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn key_mode(mut self, mode: u32) -> Self {
         self.key_mode = mode;
         self

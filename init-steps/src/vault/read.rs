@@ -36,7 +36,7 @@ pub(crate) struct HeldLeases(pub(crate) Vec<String>);
 ///
 /// # Default
 ///
-/// `GET`; every field of `data`; file mode `0o600`; step name `vault-read:<path>`.
+/// `GET`; every field of `data`; file mode `0o600`; step name `vault-read <path>`.
 ///
 /// # Errors (at run time)
 ///
@@ -51,7 +51,7 @@ pub(crate) struct HeldLeases(pub(crate) Vec<String>);
 /// use init_steps::vault::VaultRead;
 ///
 /// let creds = VaultRead::new("database/creds/orders").publish_secret("pg");
-/// assert_eq!(creds.name(), "vault-read:database/creds/orders");
+/// assert_eq!(creds.name(), "vault-read database/creds/orders");
 /// assert!(creds.validate(&init_core::ValidateContext::process()).is_ok());
 ///
 /// let key = VaultRead::new("transit/decrypt/orders")
@@ -78,7 +78,7 @@ impl VaultRead {
     pub fn new(path: impl Into<String>) -> Self {
         let path = path.into();
         Self {
-            name: format!("vault-read:{}", path.trim_matches('/')),
+            name: format!("vault-read {}", path.trim_matches('/')),
             path,
             body: None,
             out: SecretOutputs::new(),

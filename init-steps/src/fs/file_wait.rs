@@ -21,7 +21,7 @@ const DEFAULT_READ_LIMIT: u64 = 1024 * 1024;
 /// By default the path only has to exist (a file, a directory, anything). With
 /// [`non_empty`](Self::non_empty), a file must have at least one byte and a directory at least
 /// one entry; with [`containing`](Self::containing), a file must contain a string within its
-/// first [`read_limit`](Self::with_read_limit) bytes (useful when the writer does not write
+/// first [`max_size`](Self::max_size) bytes (useful when the writer does not write
 /// atomically: wait for the line it writes last).
 ///
 /// # Cadence and errors
@@ -42,7 +42,7 @@ const DEFAULT_READ_LIMIT: u64 = 1024 * 1024;
 /// ```no_run
 /// use std::time::Duration;
 /// use init_core::prelude::*;
-/// use init_steps::file_wait::FileWait;
+/// use init_steps::fs::FileWait;
 ///
 /// fn main() -> std::process::ExitCode {
 ///     Plan::new("orders-init")
@@ -71,7 +71,7 @@ impl FileWait {
     ///
     /// ```
     /// use init_core::Step;
-    /// use init_steps::file_wait::FileWait;
+    /// use init_steps::fs::FileWait;
     ///
     /// let wait = FileWait::new("/shared/ready");
     /// assert_eq!(wait.name(), "file /shared/ready");
@@ -89,23 +89,25 @@ impl FileWait {
     /// Also requires a file to have at least one byte (a directory, one entry).
     ///
     /// ```
-    /// use init_steps::file_wait::FileWait;
+    /// use init_steps::fs::FileWait;
     ///
     /// let wait = FileWait::new("/shared/token").non_empty();
     /// ```
+    #[must_use]
     pub fn non_empty(mut self) -> Self {
         self.condition = Condition::NonEmpty;
         self
     }
 
     /// Requires the path to be a file that contains `text` within its first
-    /// [`read_limit`](Self::with_read_limit) bytes.
+    /// [`max_size`](Self::max_size) bytes.
     ///
     /// ```
-    /// use init_steps::file_wait::FileWait;
+    /// use init_steps::fs::FileWait;
     ///
     /// let wait = FileWait::new("/shared/status").containing("ready");
     /// ```
+    #[must_use]
     pub fn containing(mut self, text: impl Into<String>) -> Self {
         self.condition = Condition::Contains(text.into());
         self
@@ -115,11 +117,12 @@ impl FileWait {
     /// default).
     ///
     /// ```
-    /// use init_steps::file_wait::FileWait;
+    /// use init_steps::fs::FileWait;
     ///
-    /// let wait = FileWait::new("/shared/app.log").containing("started").with_read_limit(64 * 1024);
+    /// let wait = FileWait::new("/shared/app.log").containing("started").max_size(64 * 1024);
     /// ```
-    pub fn with_read_limit(mut self, bytes: u64) -> Self {
+    #[must_use]
+    pub fn max_size(mut self, bytes: u64) -> Self {
         self.read_limit = bytes;
         self
     }
@@ -128,7 +131,7 @@ impl FileWait {
     ///
     /// ```
     /// use std::path::Path;
-    /// use init_steps::file_wait::FileWait;
+    /// use init_steps::fs::FileWait;
     ///
     /// assert_eq!(FileWait::new("/shared/ready").path(), Path::new("/shared/ready"));
     /// ```

@@ -1,0 +1,133 @@
+//! [`CopyFile`]: a file copied atomically.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
+
+use crate::atomic::{self, AtomicFile, WriteOptions};
+
+use super::io_error;
+
+/// Copies a file atomically (temp file next to the destination, fsync, rename).
+///
+/// The source may be a symlink (it is read through); the destination is replaced, never
+/// written through. The copy gets the source's permission bits (without set-user-ID,
+/// set-group-ID and sticky) unless [`mode`](Self::mode) is set. A rerun copies again and
+/// gives the same result.
+///
+/// # Examples
+///
+/// ```
+/// use init_core::Step;
+/// use init_steps::fs::CopyFile;
+///
+/// let step = CopyFile::new("/image/bin/tool", "/shared/bin/tool").mode(0o755);
+/// assert_eq!(step.name(), "copy /shared/bin/tool");
+/// ```
+#[derive(Debug, Clone)]
+pub struct CopyFile {
+    name: String,
+    src: PathBuf,
+    dest: PathBuf,
+    mode: Option<u32>,
+    owner: Option<(u32, u32)>,
+}
+
+impl CopyFile {
+    /// Copies `src` to `dest`. The step is named `copy <dest>`.
+    ///
+    /// ```
+    /// let step = init_steps::fs::CopyFile::new("/image/app.conf", "/config/app.conf");
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
+    /// ```
+    pub fn new(src: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Self {
+        let dest = dest.into();
+        Self {
+            name: format!("copy {}", dest.display()),
+            src: src.into(),
+            dest,
+            mode: None,
+            owner: None,
+        }
+    }
+
+    /// The copy's mode (permission bits, at most `0o7777`).
+    ///
+    /// ```
+    /// let step = init_steps::fs::CopyFile::new("a", "b").mode(0o600);
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
+    /// ```
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// The copy's owner (needs the privilege to `chown`).
+    ///
+    /// ```
+    /// let step = init_steps::fs::CopyFile::new("a", "b").owner(1000, 1000);
+    /// # use init_core::{Step, ValidateContext};
+    /// assert!(step.validate(&ValidateContext::process()).is_ok());
+    /// ```
+    #[must_use]
+    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
+        self.owner = Some((uid, gid));
+        self
+    }
+}
+
+#[async_trait]
+impl Step for CopyFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn publishes(&self) -> Option<Vec<Publication>> {
+        Some(Vec::new())
+    }
+
+    fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
+        atomic::validate_mode(self.mode, &self.name)
+    }
+
+    async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
+        let (src, dest) = (self.src.clone(), self.dest.clone());
+        let (mode, owner) = (self.mode, self.owner);
+        atomic::off_thread(&self.name, move || {
+            let mut file = File::open(&src).map_err(io_error(&src))?;
+            let meta = file.metadata().map_err(io_error(&src))?;
+            if !meta.is_file() {
+                return Err(StepError::permanent(format!(
+                    "{}: is not a regular file",
+                    src.display()
+                )));
+            }
+            let options = WriteOptions {
+                mode: Some(mode.unwrap_or(meta.mode() & 0o777)),
+                owner,
+            };
+            let mut out = AtomicFile::create(&dest)?;
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_error(&src)(e)),
+                };
+                out.file_mut()
+                    .write_all(&buf[..n])
+                    .map_err(|e| out.error(e))?;
+            }
+            out.finish(options)?;
+            out.commit()
+        })
+        .await
+    }
+}
