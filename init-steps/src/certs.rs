@@ -11,7 +11,7 @@ use init_core::{
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use x509_parser::time::ASN1Time;
 
-use crate::atomic::{self, WriteOptions};
+use crate::support::atomic::{self, WriteOptions};
 
 /// Where distributions keep their CA bundle, most common first (Debian, Ubuntu and Alpine;
 /// Fedora and RHEL; openSUSE; older RHEL; Alpine and others).

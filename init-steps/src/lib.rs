@@ -43,48 +43,14 @@
     allow(rustdoc::broken_intra_doc_links)
 )]
 
-#[cfg(feature = "internal-file-output")]
-#[allow(dead_code)] // Each family uses part of it.
-mod atomic;
-#[cfg(feature = "vault")]
-mod atomic_set;
-#[cfg(feature = "vault")]
-mod civil_date;
-#[cfg(any(feature = "template", feature = "download"))]
-mod hex;
-#[cfg(feature = "http")]
-#[allow(dead_code)] // Each family uses part of it.
-mod http_client;
-#[cfg(feature = "internal-process-group")]
-#[cfg_attr(
-    not(any(feature = "command", feature = "template")),
-    allow(dead_code) // The internal feature alone: nothing uses the runner.
-)]
-mod process_group;
-#[cfg(feature = "download")]
-mod progress;
-#[cfg(any(
-    feature = "command",
-    feature = "http",
-    feature = "vault",
-    feature = "download",
-    feature = "internal-file-output"
-))]
-#[allow(dead_code)] // Each family uses part of it.
-mod text;
-#[cfg(feature = "download")]
-mod unpack;
+// Shared machinery (atomic files, the HTTP client, the process-group runner, database
+// settings, text helpers): crate-private, used by the feature modules above it.
+mod support;
 
 #[cfg(feature = "certs")]
 pub mod certs;
 #[cfg(feature = "command")]
 pub mod command;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-mod db_settings;
-// A mysql-only build uses part of it (mysql_async makes its own rustls configuration).
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
-#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
-mod db_tls;
 #[cfg(feature = "download")]
 pub mod download;
 #[cfg(feature = "fs")]

@@ -15,8 +15,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-pub use crate::db_tls::TlsMode;
-use crate::db_tls::{self, find_tls_error};
+pub use crate::support::db_tls::TlsMode;
+use crate::support::db_tls::{self, find_tls_error};
 
 /// The longest reply line read (a `PING` or `EXISTS` answer is a few bytes).
 const MAX_LINE: usize = 64 * 1024;

@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 
 use super::builder::{Command, Program};
 use super::output::MAX_ERROR_LINE;
-use crate::text::shorten;
+use crate::support::text::shorten;
 
 /// Programs that report a child killed by signal `n` as exit status `128+n`.
 const SHELLS: [&str; 7] = ["sh", "bash", "dash", "ash", "ksh", "mksh", "zsh"];

@@ -1,7 +1,7 @@
 //! The program's stderr as the error message sees it: the last lines for the log at a failure
 //! and the one line that names the error.
 
-use crate::process_group::Tail;
+use crate::support::process_group::Tail;
 
 /// At most this much of a stderr line goes into the error message (and the log at failure).
 pub(super) const MAX_ERROR_LINE: usize = 512;

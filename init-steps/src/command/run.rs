@@ -9,8 +9,8 @@ use init_core::{Context, Publication, Reference, Step, StepError, ValidateContex
 use super::builder::{Command, EnvSource, Program};
 use super::exit::spawn_error;
 use super::output::{MAX_ERROR_LINE, Stderr};
-use crate::process_group::{self, RunError, Stream};
-use crate::text::shorten;
+use crate::support::process_group::{self, RunError, Stream};
+use crate::support::text::shorten;
 
 impl Command {
     /// The `tokio` command for one attempt (the process-group runner adds the pipes and the

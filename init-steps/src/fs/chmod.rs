@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
-use crate::atomic;
+use crate::support::atomic;
 
 use super::io_error;
 use super::tree::{refuse_symlink_root, walk};

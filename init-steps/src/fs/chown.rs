@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::atomic;
+use crate::support::atomic;
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
 use super::tree::{refuse_symlink_root, set_owner, walk};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
-use crate::atomic::{self, AtomicFile, WriteOptions};
+use crate::support::atomic::{self, AtomicFile, WriteOptions};
 
 use super::io_error;
 

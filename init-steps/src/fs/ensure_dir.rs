@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
-use crate::atomic;
+use crate::support::atomic;
 
 use super::io_error;
 use super::tree::{check_is_dir, set_mode, set_owner};

@@ -7,7 +7,7 @@ use init_core::{
     Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
 };
 
-use crate::atomic::{self, WriteOptions};
+use crate::support::atomic::{self, WriteOptions};
 
 /// What a [`WriteFile`] writes.
 #[derive(Clone)]

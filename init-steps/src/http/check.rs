@@ -6,7 +6,7 @@ use reqwest::Method;
 
 use super::HttpWait;
 use super::expect::unexpected_status;
-use crate::http_client::{self, Family};
+use crate::support::http_client::{self, Family};
 
 #[async_trait]
 impl Step for HttpWait {

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use super::HttpWait;
-use crate::http_client::{self, Family};
+use crate::support::http_client::{self, Family};
 
 /// How much of an unexpected JSON value an error message shows.
 const SHOWN_VALUE_MAX: usize = 80;
@@ -70,7 +70,7 @@ pub(super) fn unexpected_status(
 
 /// A JSON value for a message, cut to a readable length.
 fn shown(value: &serde_json::Value) -> String {
-    crate::text::shorten(&value.to_string(), SHOWN_VALUE_MAX).into_owned()
+    crate::support::text::shorten(&value.to_string(), SHOWN_VALUE_MAX).into_owned()
 }
 
 /// A set of HTTP statuses: inclusive ranges, and the text it was parsed from.

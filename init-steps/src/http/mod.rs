@@ -17,7 +17,7 @@ use url::Url;
 
 use self::expect::StatusSet;
 use self::header::{Header, is_credential_header};
-use crate::http_client::{self, Family, Lazy, Redirects, TlsOptions};
+use crate::support::http_client::{self, Family, Lazy, Redirects, TlsOptions};
 
 /// The default limit on the body read for the body checks.
 const DEFAULT_MAX_SIZE: u64 = 1024 * 1024;

@@ -10,7 +10,7 @@ use std::io;
 use init_core::StepError;
 use mysql_async::{DriverError, IoError};
 
-use crate::db_tls::find_tls_error;
+use crate::support::db_tls::find_tls_error;
 
 /// How an error code is met again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

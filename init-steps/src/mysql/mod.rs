@@ -6,5 +6,5 @@ mod session;
 mod settings;
 mod wait;
 
-pub use crate::db_tls::TlsMode;
+pub use crate::support::db_tls::TlsMode;
 pub use wait::MysqlWait;

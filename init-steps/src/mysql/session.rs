@@ -6,7 +6,7 @@ use mysql_async::{Conn, OptsBuilder, SslOpts};
 
 use super::classify::classify;
 use super::settings::Settings;
-use crate::db_tls::{self, TlsMode};
+use crate::support::db_tls::{self, TlsMode};
 
 /// The largest packet the session accepts: given, so that the login does not ask the server
 /// for `@@max_allowed_packet` (one round trip less per attempt). A check reads one row.

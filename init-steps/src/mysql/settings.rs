@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use init_core::{Context, Reference, StepError};
 
-use crate::db_settings::{Password, Source, connection_reads, decode, host_port, lookup};
-use crate::db_tls::TlsMode;
+use crate::support::db_settings::{Password, Source, connection_reads, decode, host_port, lookup};
+use crate::support::db_tls::TlsMode;
 
 /// MySQL's port when none is given.
 pub(crate) const DEFAULT_PORT: u16 = 3306;
@@ -258,7 +258,7 @@ fn parse_ssl_mode(value: &str) -> Result<TlsMode, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db_settings::parse_address;
+    use crate::support::db_settings::parse_address;
 
     #[test]
     fn a_url_gives_every_part_percent_decoded() {

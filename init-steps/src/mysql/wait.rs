@@ -13,14 +13,14 @@ use super::TlsMode;
 use super::classify::classify;
 use super::session;
 use super::settings::{ConnectSpec, DEFAULT_PORT, Origin, UrlParts};
-use crate::db_settings::{Source, parse_address};
+use crate::support::db_settings::{Source, parse_address};
 
 /// Waits until MySQL or MariaDB accepts a login and answers a check: `SELECT 1` by default, or
 /// "this table exists" ([`table_exists`](Self::table_exists)) and "this query returns a row"
 /// ([`query_returns_row`](Self::query_returns_row)) for "the schema is ready", not only "the
 /// server is up".
 ///
-/// Each attempt connects over the real protocol (TLS as [`TlsMode`](super::TlsMode) says),
+/// Each attempt connects over the real protocol (TLS as [`TlsMode`] says),
 /// logs in, runs the checks and ends the session.
 ///
 /// # Where and as whom
@@ -55,7 +55,7 @@ use crate::db_settings::{Source, parse_address};
 /// | user | `root` |
 /// | database | none (the login alone) |
 /// | password | none |
-/// | TLS | [`TlsMode::Disable`](super::TlsMode::Disable) |
+/// | TLS | [`TlsMode::Disable`] |
 /// | connect timeout | 3 s (the TCP connection, TLS and the login) |
 /// | check | `SELECT 1` |
 /// | name | `mysql ` and the server, e.g. `mysql db:3306` |
@@ -232,7 +232,7 @@ impl MysqlWait {
     }
 
     /// The PEM file of the CA that signed the server's certificate, for
-    /// [`TlsMode::VerifyFull`](super::TlsMode::VerifyFull) (only these CAs are trusted then,
+    /// [`TlsMode::VerifyFull`] (only these CAs are trusted then,
     /// as the client's `--ssl-ca`); without one, verify-full trusts the system roots.
     ///
     /// ```

@@ -6,7 +6,7 @@ use std::io;
 
 use init_core::{ErrorClass, StepError};
 
-use crate::db_tls::find_tls_error;
+use crate::support::db_tls::find_tls_error;
 
 /// The class of SQLSTATE `code`, and whether to poll again at the wait cadence.
 ///

@@ -18,7 +18,7 @@ use super::connection::connection_builder;
 use super::migrations::Source as Migrations;
 use super::session;
 use super::settings::{ConnectSpec, DEFAULT_PORT, Origin, UrlParts};
-use crate::db_settings::{Source, parse_address};
+use crate::support::db_settings::{Source, parse_address};
 
 /// refinery's history table when none is given.
 const DEFAULT_HISTORY_TABLE: &str = "refinery_schema_history";

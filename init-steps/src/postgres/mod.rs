@@ -12,7 +12,7 @@ mod session;
 mod settings;
 mod wait;
 
-pub use crate::db_tls::TlsMode;
+pub use crate::support::db_tls::TlsMode;
 #[cfg(feature = "postgres-migrate")]
 pub use migrate::PostgresMigrate;
 pub use wait::PostgresWait;

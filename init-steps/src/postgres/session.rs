@@ -20,7 +20,7 @@ use tokio_postgres::{Client, Config, Connection, Socket};
 
 use super::classify::classify;
 use super::settings::Settings;
-use crate::db_tls::{self, TlsMode};
+use crate::support::db_tls::{self, TlsMode};
 
 /// How long a finished session may take to say goodbye (a `Terminate` message) before its
 /// socket is simply closed.

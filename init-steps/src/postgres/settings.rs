@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use init_core::{Context, Reference, StepError};
 
-use crate::db_settings::{
+use crate::support::db_settings::{
     Password, Source, connection_reads, decode, host_port, lookup, parse_port,
 };
-use crate::db_tls::TlsMode;
+use crate::support::db_tls::TlsMode;
 
 /// PostgreSQL's port when none is given.
 pub(crate) const DEFAULT_PORT: u16 = 5432;
@@ -291,7 +291,7 @@ impl UrlParts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db_settings::parse_address;
+    use crate::support::db_settings::parse_address;
 
     #[test]
     fn a_url_gives_every_part_percent_decoded() {

@@ -14,7 +14,7 @@ use super::classify::classify;
 use super::connection::connection_builder;
 use super::session;
 use super::settings::{ConnectSpec, DEFAULT_PORT, Origin, UrlParts};
-use crate::db_settings::{Source, parse_address};
+use crate::support::db_settings::{Source, parse_address};
 
 /// Waits until PostgreSQL accepts a login and answers a check: `SELECT 1` by default, or "this
 /// table exists" ([`table_exists`](Self::table_exists)) and "this query returns a row"

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use init_core::{Context, StepError};
 
-use crate::process_group::{self, RunError, Stream, Tail};
+use crate::support::process_group::{self, RunError, Stream, Tail};
 
 /// How long a check command's processes get between `SIGTERM` and `SIGKILL` when the attempt
 /// is dropped.

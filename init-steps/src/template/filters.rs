@@ -7,7 +7,7 @@ use minijinja::value::Value;
 use sha2::Digest as _;
 
 use super::strict::{defined, defined_throughout};
-use crate::hex::hex;
+use crate::support::hex::hex;
 
 pub(super) fn filter_required(
     value: Value,

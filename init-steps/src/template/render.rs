@@ -12,7 +12,7 @@ use super::envsubst::{check_envsubst, render_envsubst};
 use super::jinja::{check_jinja, render_jinja};
 use super::tree::{Job, read_template, strip_template_suffix, walk};
 use super::values::lock;
-use crate::atomic::{self, AtomicFile, SweptDirs, WriteOptions};
+use crate::support::atomic::{self, AtomicFile, SweptDirs, WriteOptions};
 
 /// Renders a template file, or every file of a template directory, into configuration files.
 ///
@@ -258,7 +258,7 @@ impl Render {
         if self.tree {
             self.src.clone()
         } else {
-            crate::text::parent_or_dot(&self.src).to_path_buf()
+            crate::support::text::parent_or_dot(&self.src).to_path_buf()
         }
     }
 

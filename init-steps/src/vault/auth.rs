@@ -14,7 +14,7 @@ use super::client::{
 };
 use super::error;
 use super::read::HeldLeases;
-use crate::http_client::{self, Family, Lazy};
+use crate::support::http_client::{self, Family, Lazy};
 
 /// Where the kubelet mounts the pod's service-account token.
 pub const KUBERNETES_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";

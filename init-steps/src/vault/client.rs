@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
-use crate::http_client::{self, Family, Pem, Redirects, TlsOptions};
+use crate::support::http_client::{self, Family, Pem, Redirects, TlsOptions};
 
 /// The largest response body read from Vault.
 const BODY_CAP: u64 = 4 * 1024 * 1024;

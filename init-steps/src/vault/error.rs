@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::client::Reply;
-use crate::http_client::{self, Family};
+use crate::support::http_client::{self, Family};
 
 /// The longest part of Vault's own error text kept in a message.
 const MAX_ERROR_TEXT: usize = 400;
@@ -79,7 +79,7 @@ pub(crate) fn classify_reply(reply: &Reply, subject: &str, family: Family) -> St
     let errors = vault_errors(&reply.body);
     let mut text = errors.join("; ");
     if text.len() > MAX_ERROR_TEXT {
-        text = crate::text::shorten(&text, MAX_ERROR_TEXT).into_owned();
+        text = crate::support::text::shorten(&text, MAX_ERROR_TEXT).into_owned();
     }
     if text.is_empty() {
         text = vault_meaning(status).unwrap_or_default().to_owned();
@@ -100,7 +100,7 @@ pub(crate) fn classify_reply(reply: &Reply, subject: &str, family: Family) -> St
         subject,
         status,
         class,
-        Some(&crate::text::lowercase_first(&text)),
+        Some(&crate::support::text::lowercase_first(&text)),
         &reply.headers,
     )
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use init_core::StepError;
 
-use crate::atomic::{self, WriteOptions};
+use crate::support::atomic::{self, WriteOptions};
 
 /// One file to write.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::client::{Api, ApiPath, Vault};
 use super::error;
-use crate::http_client::{self, Family, Lazy};
+use crate::support::http_client::{self, Family, Lazy};
 
 impl Vault {
     /// A step that waits for this Vault to be ready; see [`VaultReady`].

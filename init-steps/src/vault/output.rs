@@ -9,7 +9,7 @@ use init_core::{Context, Publication, StepError};
 use serde_json::{Map, Value};
 
 use super::files::{FileOut, write_all};
-use crate::atomic::validate_mode;
+use crate::support::atomic::validate_mode;
 
 /// What to write where.
 #[derive(Debug, Clone, PartialEq, Eq)]

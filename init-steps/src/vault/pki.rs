@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 
 use super::client::{ApiPath, VaultSession, string_list, validate_path};
 use super::files::{FileOut, write_all};
-use crate::atomic::{self, validate_mode};
-use crate::atomic_set::{self, SetFile};
+use crate::support::atomic::{self, validate_mode};
+use crate::support::atomic_set::{self, SetFile};
 
 /// The keys of the public value [`PkiIssue::publish`] publishes (the private key is published
 /// on its own, as `<name>_key`).
@@ -287,7 +287,7 @@ impl PkiIssue {
 async fn write_files(name: &str, files: Vec<FileOut>) -> Result<(), StepError> {
     let dir = files
         .first()
-        .map(|f| crate::text::parent_or_dot(&f.path).to_path_buf());
+        .map(|f| crate::support::text::parent_or_dot(&f.path).to_path_buf());
     match dir {
         Some(dir) if files.len() > 1 => {
             let set: Vec<SetFile> = files
@@ -322,7 +322,8 @@ fn pem_file(text: &str) -> Vec<u8> {
 
 /// `1735689600` → `2025-01-01T00:00:00Z` (proleptic Gregorian, UTC).
 fn rfc3339(unix: i64) -> String {
-    let (year, month, day, hour, minute, second) = crate::civil_date::civil_from_unix(unix);
+    let (year, month, day, hour, minute, second) =
+        crate::support::civil_date::civil_from_unix(unix);
     format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
 }
 

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use init_core::StepError;
 
-use crate::atomic::{self, WriteOptions};
+use crate::support::atomic::{self, WriteOptions};
 
 /// The symlink that names the current set.
 const DATA: &str = "..data";
@@ -116,7 +116,8 @@ fn sync_dir(dir: &Path) {
 fn timestamp_dir_name(now: SystemTime) -> OsString {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-    let (year, month, day, hour, minute, second) = crate::civil_date::civil_from_unix(secs);
+    let (year, month, day, hour, minute, second) =
+        crate::support::civil_date::civil_from_unix(secs);
     format!(
         "..{year:04}_{month:02}_{day:02}_{hour:02}_{minute:02}_{second:02}.{:09}",
         since.subsec_nanos()

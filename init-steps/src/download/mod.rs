@@ -6,14 +6,16 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::PathBuf;
 
+mod progress;
+mod unpack;
+
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use sha2::Digest as _;
 
-use crate::atomic::{self, AtomicFile, WriteOptions};
-use crate::hex::hex;
-use crate::http_client::{self, Family, Lazy, Redirects, TlsOptions};
-use crate::progress::Progress;
-use crate::unpack;
+use crate::support::atomic::{self, AtomicFile, WriteOptions};
+use crate::support::hex::hex;
+use crate::support::http_client::{self, Family, Lazy, Redirects, TlsOptions};
+use progress::Progress;
 
 /// The default size cap: 1 GiB.
 const DEFAULT_MAX_SIZE: u64 = 1 << 30;

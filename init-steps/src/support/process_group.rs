@@ -9,7 +9,7 @@
 //! once, in the drop itself, so a process that exits right after (SIGTERM to the init binary)
 //! still stops its children; a background thread then waits up to the grace period and sends
 //! `SIGKILL` to whatever is left, and reaps the program. That thread holds a
-//! [`CleanupGuard`](init_core::CleanupGuard) of the context's
+//! [`init_core::CleanupGuard`] of the context's
 //! [`cleanups`](init_core::Context::cleanups), so `run_main_then_exec` waits for it before it
 //! execs. When the program exits by itself, processes it left behind in its group are stopped
 //! the same way.

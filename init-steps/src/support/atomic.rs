@@ -245,7 +245,7 @@ fn sweep_abandoned(dir: &Path) {
 
 /// The directory holding `path` (`.` for a bare file name).
 fn parent_dir(path: &Path) -> PathBuf {
-    crate::text::parent_or_dot(path).to_path_buf()
+    crate::support::text::parent_or_dot(path).to_path_buf()
 }
 
 /// The process umask, read from `/proc/self/status` (Linux ≥ 4.7); 0o022 when unknown.

@@ -66,7 +66,7 @@ fn archive_error(shown: &str, what: impl std::fmt::Display) -> StepError {
     let what = what.to_string();
     StepError::permanent(format!(
         "{shown}: archive: {}",
-        crate::text::shorten(&what, MAX_MESSAGE)
+        crate::support::text::shorten(&what, MAX_MESSAGE)
     ))
 }
 

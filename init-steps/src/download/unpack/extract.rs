@@ -12,7 +12,7 @@ use super::archive_error;
 use super::member::for_each_member;
 use super::path::{Kind, check_entry};
 use super::tree::Tree;
-use crate::atomic::{self, WriteOptions};
+use crate::support::atomic::{self, WriteOptions};
 
 /// What the extraction created, to remove again when it fails.
 #[derive(Default)]

@@ -106,7 +106,7 @@ pub(super) fn relative_path(raw: &[u8]) -> Result<PathBuf, &'static str> {
 }
 
 /// Whether a symlink at `entry` (relative) pointing to `target` stays inside the root read
-/// lexically (the first, cheap check; [`Tree::check_symlinks`] then follows other links).
+/// lexically (the first, cheap check; [`Tree::check_symlinks`](super::tree::Tree::check_symlinks) then follows other links).
 pub(super) fn link_stays_inside(entry: &Path, target: &Path) -> bool {
     if target.has_root() {
         return false;

@@ -1,0 +1,47 @@
+//! The machinery the step families share, private to the crate: nothing here is a step.
+//!
+//! | module | what | used by |
+//! |---|---|---|
+//! | [`atomic`] | a file replaced whole or not at all (temp file, fsync, rename), swept temp files | every family that writes files |
+//! | [`atomic_set`] | several files replaced as one (a certificate with its key) | `vault` |
+//! | [`civil_date`] | a Unix time as a calendar date, for messages | `vault` |
+//! | [`db_settings`] | passwords, credential sources, `host:port` and URL parts of a database | `postgres`, `mysql` |
+//! | [`db_tls`] | TLS modes and rustls configuration for database connections | `postgres`, `mysql`, `redis` |
+//! | [`hex`] | lowercase hex of a digest | `template`, `download` |
+//! | [`http_client`] | the HTTP client, its failures and status errors | `http`, `vault`, `download` |
+//! | [`process_group`] | a child in its own process group, stopped with it | `command`, `template` |
+//! | [`text`] | small text helpers for messages | most families |
+
+#[cfg(feature = "internal-file-output")]
+#[allow(dead_code)] // Each family uses part of it.
+pub(crate) mod atomic;
+#[cfg(feature = "vault")]
+pub(crate) mod atomic_set;
+#[cfg(feature = "vault")]
+pub(crate) mod civil_date;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod db_settings;
+// A mysql-only build uses part of it (mysql_async makes its own rustls configuration).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) mod db_tls;
+#[cfg(any(feature = "template", feature = "download"))]
+pub(crate) mod hex;
+#[cfg(feature = "http")]
+#[allow(dead_code)] // Each family uses part of it.
+pub(crate) mod http_client;
+#[cfg(feature = "internal-process-group")]
+#[cfg_attr(
+    not(any(feature = "command", feature = "template")),
+    allow(dead_code) // The internal feature alone: nothing uses the runner.
+)]
+pub(crate) mod process_group;
+#[cfg(any(
+    feature = "command",
+    feature = "http",
+    feature = "vault",
+    feature = "download",
+    feature = "internal-file-output"
+))]
+#[allow(dead_code)] // Each family uses part of it.
+pub(crate) mod text;
