@@ -174,6 +174,8 @@ impl fmt::Debug for Api {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vault::Vault;
+    use init_core::Context;
 
     #[test]
     fn api_paths_keep_the_address_prefix_and_encode_segments() {
