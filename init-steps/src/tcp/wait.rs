@@ -135,8 +135,6 @@ impl TcpWait {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use init_steps::tcp::TcpWait;
-    ///
     /// use init_core::{Step, ValidateContext};
     /// use init_steps::tcp::TcpWait;
     ///

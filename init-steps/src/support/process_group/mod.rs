@@ -62,8 +62,8 @@ pub(crate) enum RunError {
 }
 
 /// Runs `cmd` in a new process group with an empty stdin, handing each line of its output
-/// (secrets masked, at most [`MAX_LINE`](output::MAX_LINE) bytes) to `on_line`, and returns its exit status.
-/// Dropping the future stops the group (see the [module docs](self)); `grace` is the time
+/// (secrets masked, at most [`MAX_LINE`](output::MAX_LINE) bytes) to `on_line`, and returns its
+/// exit status. Dropping the future stops the group (see the [module docs](self)); `grace` is the time
 /// between `SIGTERM` and `SIGKILL` (zero: `SIGKILL` at once).
 pub(crate) async fn run(
     cmd: &mut tokio::process::Command,

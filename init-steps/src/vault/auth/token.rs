@@ -47,7 +47,8 @@ impl Vault {
 /// The step checks the token with `auth/token/lookup-self`
 /// (<https://developer.hashicorp.com/vault/api-docs/auth/token#lookup-a-token-self>), so a bad
 /// token or address fails here, and stores it in the context as a [`VaultSession`].
-/// [`VaultRevoke`](crate::vault::VaultRevoke) never revokes such a token: it belongs to whoever gave it.
+/// [`VaultRevoke`](crate::vault::VaultRevoke) never revokes such a token: it belongs to whoever
+/// gave it.
 ///
 /// # Examples
 ///

@@ -65,8 +65,8 @@ pub(crate) fn string_list(value: &Value) -> Vec<&str> {
 
 impl Api {
     /// Builds the client; reads the CA and client certificate files. `family` says which
-    /// failures a retry can fix ([`VaultReady`](crate::vault::VaultReady) is a wait, the other steps
-    /// one-shot).
+    /// failures a retry can fix ([`VaultReady`](crate::vault::VaultReady) is a wait, the other
+    /// steps one-shot).
     pub(crate) fn connect(endpoint: Endpoint, family: Family) -> Result<Self, StepError> {
         // Same-origin redirects only: a token must never travel to another host.
         let client =

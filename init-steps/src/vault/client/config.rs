@@ -1,6 +1,6 @@
 //! [`Vault`]: where Vault is and how to reach it, from builder values and the Vault CLI's
-//! environment variables (<https://developer.hashicorp.com/vault/docs/commands#environment-variables>),
-//! checked at validation and resolved into an [`Endpoint`] at run time.
+//! environment variables, checked at validation and resolved into an [`Endpoint`] at run time;
+//! see <https://developer.hashicorp.com/vault/docs/commands#environment-variables>.
 
 use std::path::PathBuf;
 
@@ -29,10 +29,10 @@ use crate::support::http_client::{self, Pem, TlsOptions};
 /// A `Vault` makes the login steps ([`kubernetes_login`](Self::kubernetes_login),
 /// [`approle_login`](Self::approle_login), [`jwt_login`](Self::jwt_login),
 /// [`token_login`](Self::token_login), [`token_file_login`](Self::token_file_login)) and
-/// [`ready`](Self::ready). A login step stores a [`VaultSession`] in the context; the Vault
-/// steps after it ([`KvRead`](crate::vault::KvRead), [`PkiIssue`](crate::vault::PkiIssue),
-/// [`VaultRevoke`](crate::vault::VaultRevoke)) use it. With no login step before them, they use
-/// `Vault::from_env()` and `VAULT_TOKEN`.
+/// [`ready`](Self::ready). A login step stores a [`VaultSession`](crate::vault::VaultSession)
+/// in the context; the Vault steps after it ([`KvRead`](crate::vault::KvRead),
+/// [`PkiIssue`](crate::vault::PkiIssue), [`VaultRevoke`](crate::vault::VaultRevoke)) use it.
+/// With no login step before them, they use `Vault::from_env()` and `VAULT_TOKEN`.
 ///
 /// At validation: a malformed `VAULT_ADDR` (`vault:8200`, `ftp://...`), a `VAULT_SKIP_VERIFY`
 /// that is not a boolean, `VAULT_CLIENT_CERT` without `VAULT_CLIENT_KEY` (or the reverse), and a
@@ -40,8 +40,8 @@ use crate::support::http_client::{self, Pem, TlsOptions};
 /// or is not PEM are refused wherever a Vault step reads them. An unset `VAULT_ADDR` is refused
 /// by the login steps and [`VaultReady`](crate::vault::VaultReady), and an unset `VAULT_TOKEN` by
 /// [`token_login`](Self::token_login); the steps that use a login step's session
-/// ([`KvRead`](crate::vault::KvRead), ...) cannot tell at validation whether one comes before them, so
-/// they require neither. Files named by builder methods ([`ca_file`](Self::ca_file),
+/// ([`KvRead`](crate::vault::KvRead), ...) cannot tell at validation whether one comes before
+/// them, so they require neither. Files named by builder methods ([`ca_file`](Self::ca_file),
 /// [`client_cert`](Self::client_cert)) are checked if they exist: an earlier step may
 /// write them; one still missing when the step runs is a permanent error naming it.
 ///
