@@ -163,21 +163,20 @@ impl Group {
             Signal::SIGTERM
         };
         let _ = killpg(pgid, first);
-        if let Some(pipe) = self.stdout.take() {
-            drain_pipe(
-                pipe.into_owned_fd(),
+        let pipes = [
+            (
+                self.stdout.take().map(ChildStdout::into_owned_fd),
                 Stream::Stdout,
-                self.ctx.clone(),
-                self.span.clone(),
-            );
-        }
-        if let Some(pipe) = self.stderr.take() {
-            drain_pipe(
-                pipe.into_owned_fd(),
+            ),
+            (
+                self.stderr.take().map(ChildStderr::into_owned_fd),
                 Stream::Stderr,
-                self.ctx.clone(),
-                self.span.clone(),
-            );
+            ),
+        ];
+        for (pipe, stream) in pipes {
+            if let Some(pipe) = pipe {
+                drain_pipe(pipe, stream, self.ctx.clone(), self.span.clone());
+            }
         }
         let leader = self.leader.take();
         // Counted until the group is killed and reaped: an exec waits for it.
