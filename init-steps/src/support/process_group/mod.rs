@@ -41,8 +41,12 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::process::{Child, ChildStderr, ChildStdout};
 
-pub(crate) use output::{OnLine, Stream, Tail, log_line};
-use output::{drain_pipe, pump};
+pub(crate) use output::Stream;
+#[cfg(any(feature = "command", feature = "template"))]
+pub(crate) use output::Tail;
+#[cfg(feature = "command")]
+pub(crate) use output::log_line;
+use output::{OnLine, drain_pipe, pump};
 
 /// After the program exits, how long its output may still take to reach end of file (a process
 /// it left in the background may hold the pipes open).
