@@ -122,7 +122,7 @@ async fn a_listener_that_closes_at_once_counts_as_ready() {
 async fn a_port_that_never_answers_times_out_each_connect_and_backs_off() {
     let (_queued, _listener, addr) = silent_port().await;
     let wait = TcpWait::new(addr.to_string())
-        .with_connect_timeout(Duration::from_millis(200))
+        .connect_timeout(Duration::from_millis(200))
         .timeout(Duration::from_millis(1500));
 
     let report = run(wait).await;
@@ -316,7 +316,7 @@ fn an_empty_target_list_and_a_zero_connect_timeout_are_invalid() {
         "tcp wait: expected at least one host:port target"
     );
     let zero = TcpWait::new("db:5432")
-        .with_connect_timeout(Duration::ZERO)
+        .connect_timeout(Duration::ZERO)
         .validate(&ValidateContext::process())
         .unwrap_err();
     assert!(zero.is_invalid());

@@ -5,7 +5,8 @@
 //! (`tree.rs`), the minijinja environment (`environment.rs`) and our filters (`filters.rs`),
 //! every filter refusing an undefined value (`strict.rs`),
 //! checking and rendering a minijinja template (`jinja.rs`), the reference finder
-//! (`references.rs`), the values a render reads (`values.rs`), the envsubst syntax
+//! (`references.rs`) and the lookup chains and `is defined` tests it follows (`lookups.rs`),
+//! the values a render reads (`values.rs`), the envsubst syntax
 //! (`envsubst.rs`) and the check command (`check.rs`).
 
 mod check;
@@ -13,6 +14,7 @@ mod environment;
 mod envsubst;
 mod filters;
 mod jinja;
+mod lookups;
 mod references;
 mod render;
 mod strict;
