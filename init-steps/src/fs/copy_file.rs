@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
-use crate::support::atomic::{self, AtomicFile, WriteOptions};
+use crate::support::atomic::{self, AtomicFile};
+use crate::support::file_output::{DefaultMode, FileOutput, file_output_setters};
 
 use super::io_error;
 
@@ -32,8 +33,7 @@ pub struct CopyFile {
     name: String,
     src: PathBuf,
     dest: PathBuf,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
+    output: FileOutput,
 }
 
 impl CopyFile {
@@ -44,43 +44,25 @@ impl CopyFile {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn new(src: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
         Self {
             name: format!("copy {}", dest.display()),
             src: src.into(),
             dest,
-            mode: None,
-            owner: None,
+            output: FileOutput::default(),
         }
     }
-
-    /// The copy's mode (permission bits, at most `0o7777`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::CopyFile::new("a", "b").mode(0o600);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// The copy's owner (needs the privilege to `chown`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::CopyFile::new("a", "b").owner(1000, 1000);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
-        self.owner = Some((uid, gid));
-        self
-    }
 }
+
+file_output_setters!(
+    CopyFile,
+    output,
+    "fs::CopyFile::new(\"/image/app.conf\", \"/config/app.conf\")",
+    "the copy",
+    "the source's permission bits (without set-user-ID, set-group-ID and sticky)."
+);
 
 #[async_trait]
 impl Step for CopyFile {
@@ -93,12 +75,12 @@ impl Step for CopyFile {
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        atomic::validate_mode(self.mode, &self.name)
+        self.output.validate(&self.name)
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
         let (src, dest) = (self.src.clone(), self.dest.clone());
-        let (mode, owner) = (self.mode, self.owner);
+        let output = self.output;
         atomic::off_thread(&self.name, move || {
             let mut file = File::open(&src).map_err(io_error(&src))?;
             let meta = file.metadata().map_err(io_error(&src))?;
@@ -108,10 +90,7 @@ impl Step for CopyFile {
                     src.display()
                 )));
             }
-            let options = WriteOptions {
-                mode: Some(mode.unwrap_or(meta.mode() & 0o777)),
-                owner,
-            };
+            let options = output.options(DefaultMode::Fixed(meta.mode() & 0o777));
             let mut out = AtomicFile::create(&dest)?;
             let mut buf = vec![0; 64 * 1024];
             loop {

@@ -45,18 +45,6 @@ pub(crate) async fn off_thread<T: Send + 'static>(
     })?
 }
 
-/// Checks a mode given by a user (when given): permission bits only (`0o7777` at most).
-pub(crate) fn validate_mode(mode: impl Into<Option<u32>>, what: &str) -> Result<(), StepError> {
-    if let Some(mode) = mode.into()
-        && mode > 0o7777
-    {
-        return Err(StepError::invalid(format!(
-            "{what}: mode {mode:#o}: expected permission bits between 0o000 and 0o7777"
-        )));
-    }
-    Ok(())
-}
-
 /// Writes `bytes` to `path` atomically with `options`. Creates missing parent directories
 /// (mode 0755 less the umask). If `path` is a symlink, the link itself is replaced, never
 /// followed.

@@ -47,11 +47,11 @@
 mod auth;
 mod client;
 mod error;
-mod files;
 mod health;
 mod kv;
 mod output;
 mod pki;
+mod pki_files;
 mod read;
 
 pub use auth::{

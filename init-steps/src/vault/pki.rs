@@ -1,7 +1,6 @@
 //! `PkiIssue`: issues a certificate and private key from a PKI secrets engine role, writes them
 //! to files and publishes them.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,9 +10,8 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::client::{ApiPath, VaultSession, string_list, validate_path};
-use super::files::{FileOut, write_all};
-use crate::support::atomic::{self, validate_mode};
-use crate::support::atomic_set::{self, SetFile};
+use super::pki_files::PkiFiles;
+use crate::support::file_output::file_output_setters;
 
 /// The keys of the public value [`PkiIssue::publish`] publishes (the private key is published
 /// on its own, as `<name>_key`).
@@ -80,12 +78,8 @@ pub struct PkiIssue {
     alt_names: Vec<String>,
     ip_sans: Vec<String>,
     ttl: Option<Duration>,
-    certificate_file: Option<PathBuf>,
-    private_key_file: Option<PathBuf>,
-    ca_chain_file: Option<PathBuf>,
+    files: PkiFiles,
     publish: Option<String>,
-    mode: u32,
-    key_mode: u32,
 }
 
 impl PkiIssue {
@@ -95,6 +89,7 @@ impl PkiIssue {
     /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").publish("tls");
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn new(role: impl Into<String>, common_name: impl Into<String>) -> Self {
         let role = role.into();
         Self {
@@ -105,12 +100,8 @@ impl PkiIssue {
             alt_names: Vec::new(),
             ip_sans: Vec::new(),
             ttl: None,
-            certificate_file: None,
-            private_key_file: None,
-            ca_chain_file: None,
+            files: PkiFiles::default(),
             publish: None,
-            mode: 0o644,
-            key_mode: 0o600,
         }
     }
 
@@ -183,7 +174,7 @@ impl PkiIssue {
     /// ```
     #[must_use]
     pub fn certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.certificate_file = Some(path.into());
+        self.files.certificate = Some(path.into());
         self
     }
 
@@ -198,7 +189,7 @@ impl PkiIssue {
     /// ```
     #[must_use]
     pub fn private_key_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.private_key_file = Some(path.into());
+        self.files.private_key = Some(path.into());
         self
     }
 
@@ -211,7 +202,7 @@ impl PkiIssue {
     /// ```
     #[must_use]
     pub fn ca_chain_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_chain_file = Some(path.into());
+        self.files.ca_chain = Some(path.into());
         self
     }
 
@@ -229,20 +220,6 @@ impl PkiIssue {
         self
     }
 
-    /// Sets the mode of the certificate and CA chain files (default `0o644`).
-    ///
-    /// ```
-    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com")
-    ///     .ca_chain_file("/tls/ca.crt")
-    ///     .mode(0o640);
-    /// # let _ = issue;
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-
     /// Sets the mode of the private key file (default `0o600`).
     ///
     /// ```
@@ -254,7 +231,7 @@ impl PkiIssue {
     /// ```
     #[must_use]
     pub fn key_mode(mut self, mode: u32) -> Self {
-        self.key_mode = mode;
+        self.files.set_key_mode(mode);
         self
     }
 
@@ -281,29 +258,6 @@ impl PkiIssue {
     }
 }
 
-/// Writes the key, certificate and chain as one set when there is a key (validation put them
-/// in one directory): a reader never sees a new key beside an old certificate. A chain file
-/// alone is written on its own.
-async fn write_files(name: &str, files: Vec<FileOut>) -> Result<(), StepError> {
-    let dir = files
-        .first()
-        .map(|f| crate::support::text::parent_or_dot(&f.path).to_path_buf());
-    match dir {
-        Some(dir) if files.len() > 1 => {
-            let set: Vec<SetFile> = files
-                .into_iter()
-                .map(|f| SetFile {
-                    name: f.path.file_name().unwrap_or_default().to_owned(),
-                    bytes: f.bytes,
-                    mode: f.mode,
-                })
-                .collect();
-            atomic::off_thread(name, move || atomic_set::write_set(&dir, &set)).await
-        }
-        _ => write_all(name, files).await,
-    }
-}
-
 /// `vault-pki:<mount>/<role>`.
 fn step_name(mount: &str, role: &str) -> String {
     format!(
@@ -311,13 +265,6 @@ fn step_name(mount: &str, role: &str) -> String {
         mount.trim_matches('/'),
         role.trim_matches('/')
     )
-}
-
-/// A PEM text with exactly one final newline.
-fn pem_file(text: &str) -> Vec<u8> {
-    let mut out = text.trim_end().to_owned();
-    out.push('\n');
-    out.into_bytes()
 }
 
 /// `1735689600` → `2025-01-01T00:00:00Z` (proleptic Gregorian, UTC).
@@ -340,6 +287,14 @@ fn string_field<'a>(data: &'a Value, field: &str, subject: &str) -> Result<&'a s
             StepError::permanent(format!("{subject}: vault's reply has no data.{field}"))
         })
 }
+
+file_output_setters!(
+    PkiIssue,
+    files,
+    "vault::PkiIssue::new(\"web\", \"web.example.com\").certificate_file(\"/tls/tls.crt\").private_key_file(\"/tls/tls.key\")",
+    "the certificate and CA chain files (the owner: of the key file too)",
+    "`0o644`; the key file's is [`key_mode`](Self::key_mode), `0o600` by default."
+);
 
 #[async_trait]
 impl Step for PkiIssue {
@@ -393,47 +348,11 @@ impl Step for PkiIssue {
                 "{subject}: ttl = {ttl:?}: expected at most 100 years"
             )));
         }
-        validate_mode(self.mode, &subject)?;
-        validate_mode(self.key_mode, &subject)?;
-        if self.certificate_file.is_some() != self.private_key_file.is_some() {
-            return Err(StepError::invalid(format!(
-                "{subject}: expected both certificate_file and private_key_file (the key exists only \
-                 in Vault's reply, the certificate is useless without it)"
-            )));
-        }
-        let files: Vec<&PathBuf> = [
-            &self.certificate_file,
-            &self.private_key_file,
-            &self.ca_chain_file,
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if files.is_empty() && self.publish.is_none() {
+        self.files.validate(&subject)?;
+        if self.files.is_empty() && self.publish.is_none() {
             return Err(StepError::invalid(format!(
                 "{subject}: nothing to do: expected certificate_file and private_key_file, \
                  ca_chain_file or publish"
-            )));
-        }
-        let dirs: HashSet<_> = files.iter().map(|f| f.parent()).collect();
-        if self.private_key_file.is_some() && dirs.len() > 1 {
-            return Err(StepError::invalid(format!(
-                "{subject}: expected the certificate, key and chain files in one directory \
-                 (they are replaced together, through a ..data symlink)"
-            )));
-        }
-        if files.iter().any(|f| {
-            f.file_name()
-                .is_none_or(|n| n.as_encoded_bytes().starts_with(b".."))
-        }) {
-            return Err(StepError::invalid(format!(
-                "{subject}: expected file names that do not start with \"..\" (kept for the \
-                 replaced-together set)"
-            )));
-        }
-        if files.iter().collect::<HashSet<_>>().len() != files.len() {
-            return Err(StepError::invalid(format!(
-                "{subject}: expected a different file for the certificate, the key and the chain"
             )));
         }
         if self.publish.as_deref().is_some_and(|n| n.trim().is_empty()) {
@@ -471,36 +390,15 @@ impl Step for PkiIssue {
         let serial = data["serial_number"].as_str().unwrap_or_default();
         let expiration = data["expiration"].as_i64();
 
-        let mut files = Vec::new();
-        if let Some(path) = &self.private_key_file {
-            files.push(FileOut {
-                path: path.clone(),
-                bytes: pem_file(private_key),
-                mode: self.key_mode,
-            });
+        if let Some(path) = self.files.ca_chain.as_ref().filter(|_| chain.is_empty()) {
+            return Err(StepError::permanent(format!(
+                "{subject}: vault's reply has no issuing_ca or ca_chain to write to {}",
+                path.display()
+            )));
         }
-        if let Some(path) = &self.certificate_file {
-            files.push(FileOut {
-                path: path.clone(),
-                bytes: pem_file(certificate),
-                mode: self.mode,
-            });
-        }
-        if let Some(path) = &self.ca_chain_file {
-            if chain.is_empty() {
-                return Err(StepError::permanent(format!(
-                    "{subject}: vault's reply has no issuing_ca or ca_chain to write to {}",
-                    path.display()
-                )));
-            }
-            files.push(FileOut {
-                path: path.clone(),
-                bytes: pem_file(&chain),
-                mode: self.mode,
-            });
-        }
-        let written: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        write_files(&self.name, files).await?;
+        let written = (self.files)
+            .write(&self.name, private_key, certificate, &chain)
+            .await?;
 
         if let Some(name) = &self.publish {
             // In the order of `PUBLISHED_KEYS`, which the step declares it publishes.
