@@ -414,15 +414,12 @@ impl Step for CaBundle {
                 }
             }
         }
-        let swept = Arc::default();
+        // CA certificates are public: no secret default.
+        let (bytes, public, swept) = (out.into_bytes(), DefaultMode::Existing, Arc::default());
         (self.output)
-            .write(
-                &self.name,
-                &self.dest,
-                out.into_bytes(),
-                DefaultMode::Existing,
-                &swept,
-            )
+            .stage(&self.name, &self.dest, bytes, public, &swept)
+            .await?
+            .commit(&self.name)
             .await?;
         tracing::debug!(path = %self.dest.display(), added, "CA bundle written");
         Ok(())

@@ -156,7 +156,9 @@ impl Step for WriteFile {
         let default = DefaultMode::secret_if(secret);
         let swept = Arc::default();
         (self.output)
-            .write(&self.name, &self.dest, bytes, default, &swept)
+            .stage(&self.name, &self.dest, bytes, default, &swept)
+            .await?
+            .commit(&self.name)
             .await
     }
 }

@@ -76,25 +76,9 @@ impl FileOutput {
         }
     }
 
-    /// Writes `bytes` to `path` atomically (see [`stage`](Self::stage)), then puts it in
-    /// place.
-    pub(crate) async fn write(
-        &self,
-        name: &str,
-        path: &Path,
-        bytes: Vec<u8>,
-        default: DefaultMode,
-        swept: &Arc<SweptDirs>,
-    ) -> Result<(), StepError> {
-        self.stage(name, path, bytes, default, swept)
-            .await?
-            .commit(name)
-            .await
-    }
-
-    /// Writes `bytes` into a temp file next to `path`, fsynced, with its owner and mode set
-    /// (see [`options`](Self::options)), off the runtime's thread; [`Staged::commit`] puts it
-    /// in place. A directory is swept of abandoned temp files only the first time `swept`
+    /// The write: `bytes` into a temp file next to `path`, fsynced, with its owner and mode
+    /// set (see [`options`](Self::options)), off the runtime's thread; [`Staged::commit`]
+    /// puts it in place (a check may look at it first). A directory is swept of abandoned temp files only the first time `swept`
     /// meets it. `name` (the step's) names a panic of the file work.
     pub(crate) async fn stage(
         &self,
@@ -230,41 +214,15 @@ mod tests {
         let path = dir.path().join("token");
         let mut output = FileOutput::default();
         output.set_owner(1234, 5678);
-        let swept = Arc::default();
-        output
-            .write(
-                "write token",
-                &path,
-                b"s3cret".to_vec(),
-                DefaultMode::Secret,
-                &swept,
-            )
+        let (bytes, swept) = (b"s3cret".to_vec(), Arc::default());
+        let staged = (output.stage("write token", &path, bytes, DefaultMode::Secret, &swept))
             .await
             .unwrap();
+        assert!(!path.exists(), "staged, not in place yet");
+        staged.commit("write token").await.unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"s3cret");
         assert_eq!(meta.mode() & 0o7777, 0o600);
         assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
-    }
-
-    #[tokio::test]
-    async fn a_dropped_stage_leaves_the_old_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.conf");
-        std::fs::write(&path, "old").unwrap();
-        let staged = FileOutput::default()
-            .stage(
-                "render",
-                &path,
-                b"new".to_vec(),
-                DefaultMode::Existing,
-                &Arc::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(std::fs::read(staged.temp_path()).unwrap(), b"new");
-        drop(staged);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

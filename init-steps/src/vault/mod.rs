@@ -52,6 +52,7 @@ mod kv;
 mod output;
 mod pki;
 mod pki_files;
+mod pki_reply;
 mod read;
 
 pub use auth::{

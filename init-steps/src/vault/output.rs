@@ -200,7 +200,9 @@ impl SecretOutputs {
         let swept = Arc::default();
         for (path, bytes) in files {
             (self.file)
-                .write(subject, path, bytes, DefaultMode::Secret, &swept)
+                .stage(subject, path, bytes, DefaultMode::Secret, &swept)
+                .await?
+                .commit(subject)
                 .await?;
             written.push(path.display().to_string());
         }

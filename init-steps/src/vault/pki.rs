@@ -7,21 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::client::{ApiPath, VaultSession, string_list, validate_path};
+use super::client::{ApiPath, VaultSession, validate_path};
 use super::pki_files::PkiFiles;
+use super::pki_reply::{Issued, PUBLISHED_KEYS, rfc3339, seconds_between, string_field};
 use crate::support::file_output::file_output_setters;
-
-/// The keys of the public value [`PkiIssue::publish`] publishes (the private key is published
-/// on its own, as `<name>_key`).
-const PUBLISHED_KEYS: [&str; 5] = [
-    "certificate",
-    "issuing_ca",
-    "ca_chain",
-    "serial_number",
-    "expiration",
-];
 
 /// The longest `ttl` asked for: far past any role's `max_ttl`, well inside what Vault parses
 /// (Go's durations end at 292 years).
@@ -267,27 +258,6 @@ fn step_name(mount: &str, role: &str) -> String {
     )
 }
 
-/// `1735689600` → `2025-01-01T00:00:00Z` (proleptic Gregorian, UTC).
-fn rfc3339(unix: i64) -> String {
-    let (year, month, day, hour, minute, second) =
-        crate::support::civil_date::civil_from_unix(unix);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
-}
-
-/// `to - from` in seconds, saturating: Vault's `expiration` is any number a reply holds.
-fn seconds_between(from: i64, to: i64) -> i64 {
-    to.saturating_sub(from)
-}
-
-fn string_field<'a>(data: &'a Value, field: &str, subject: &str) -> Result<&'a str, StepError> {
-    data[field]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            StepError::permanent(format!("{subject}: vault's reply has no data.{field}"))
-        })
-}
-
 file_output_setters!(
     PkiIssue,
     files,
@@ -375,46 +345,24 @@ impl Step for PkiIssue {
         let private_key = string_field(data, "private_key", &subject)?;
         ctx.register_secret(private_key);
         reply.log_warnings(&subject);
-        let certificate = string_field(data, "certificate", &subject)?;
-        let issuing_ca = data["issuing_ca"].as_str().unwrap_or_default();
-        let ca_chain = string_list(&data["ca_chain"]);
-        let chain = if ca_chain.is_empty() {
-            issuing_ca.to_owned()
-        } else {
-            ca_chain
-                .iter()
-                .map(|c| c.trim_end())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let serial = data["serial_number"].as_str().unwrap_or_default();
-        let expiration = data["expiration"].as_i64();
-
-        if let Some(path) = self.files.ca_chain.as_ref().filter(|_| chain.is_empty()) {
+        let issued = Issued::parse(data, &subject)?;
+        if let Some(path) = self
+            .files
+            .ca_chain
+            .as_ref()
+            .filter(|_| issued.chain.is_empty())
+        {
             return Err(StepError::permanent(format!(
                 "{subject}: vault's reply has no issuing_ca or ca_chain to write to {}",
                 path.display()
             )));
         }
         let written = (self.files)
-            .write(&self.name, private_key, certificate, &chain)
+            .write(&self.name, private_key, issued.certificate, &issued.chain)
             .await?;
-
+        let (serial, expiration) = (issued.serial, issued.expiration);
         if let Some(name) = &self.publish {
-            // In the order of `PUBLISHED_KEYS`, which the step declares it publishes.
-            let values: [Value; 5] = [
-                certificate.into(),
-                issuing_ca.into(),
-                ca_chain.into(),
-                serial.into(),
-                expiration.into(),
-            ];
-            let public: Map<String, Value> = PUBLISHED_KEYS
-                .iter()
-                .map(|key| (*key).to_owned())
-                .zip(values)
-                .collect();
-            ctx.publish(name.clone(), Value::Object(public));
+            ctx.publish(name.clone(), issued.public());
             ctx.publish_secret(format!("{name}_key"), private_key);
         }
         let now = SystemTime::now()
@@ -436,23 +384,6 @@ impl Step for PkiIssue {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_unix_times_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_735_689_600), "2025-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_827_696), "2000-02-29T12:34:56Z");
-    }
-
-    #[test]
-    fn any_expiration_in_a_reply_formats_and_subtracts_without_overflow() {
-        for expiration in [i64::MIN, -1, i64::MAX] {
-            assert!(!rfc3339(expiration).is_empty());
-        }
-        assert_eq!(seconds_between(1_000, i64::MIN), i64::MIN);
-        assert_eq!(seconds_between(-1_000, i64::MAX), i64::MAX);
-        assert_eq!(seconds_between(1_000, 4_600), 3_600);
-    }
 
     #[test]
     fn a_ttl_beyond_100_years_is_invalid() {

@@ -110,7 +110,9 @@ impl PkiFiles {
             if let Some(path) = &self.ca_chain {
                 let bytes = pem_file(chain);
                 (self.public)
-                    .write(name, path, bytes, PUBLIC_MODE, &Arc::default())
+                    .stage(name, path, bytes, PUBLIC_MODE, &Arc::default())
+                    .await?
+                    .commit(name)
                     .await?;
             }
             return Ok(written);
