@@ -10,18 +10,17 @@ use init_core::StepError;
 use sha2::Digest as _;
 
 use super::unpack;
-use crate::support::atomic::{AtomicFile, WriteOptions};
+use crate::support::atomic::{AtomicFile, OffThread, WriteOptions};
 
 /// The writer of a body, on a blocking thread: its latest batch in flight, so the next is
 /// received while it is written.
-pub(super) struct Sink(tokio::task::JoinHandle<Result<Writer, StepError>>);
+pub(super) struct Sink(OffThread<Writer>);
 
 impl Sink {
-    /// Opens the temp file (or, for an archive, the directory and an unnamed temp file in it).
-    pub(super) fn open(unpack: bool, dest: PathBuf) -> Self {
-        Self(tokio::task::spawn_blocking(move || {
-            Writer::open(unpack, dest)
-        }))
+    /// Opens the temp file (or, for an archive, the directory and an unnamed temp file in it);
+    /// `name` (the step's) names a panic of the writer.
+    pub(super) fn open(name: &str, unpack: bool, dest: PathBuf) -> Self {
+        Self(OffThread::spawn(name, move || Writer::open(unpack, dest)))
     }
 
     /// Waits for the batch in flight, then starts writing `chunks`.
@@ -29,8 +28,9 @@ impl Sink {
         self,
         chunks: Vec<B>,
     ) -> Result<Self, StepError> {
+        let name = self.0.name().to_owned();
         let mut writer = self.done().await?;
-        Ok(Self(tokio::task::spawn_blocking(move || {
+        Ok(Self(OffThread::spawn(&name, move || {
             for chunk in &chunks {
                 writer.write(chunk.as_ref())?;
             }
@@ -40,9 +40,7 @@ impl Sink {
 
     /// The writer, once everything handed to it is written.
     pub(super) async fn done(self) -> Result<Writer, StepError> {
-        self.0.await.map_err(|e| {
-            StepError::permanent("download: writing the body panicked").with_source(e)
-        })?
+        self.0.join().await
     }
 }
 

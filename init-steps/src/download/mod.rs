@@ -331,7 +331,7 @@ impl Step for Download {
         // in the destination directory (an archive), hashed on the way; the file work (the
         // writes, the fsync, the unpacking) runs on blocking threads, so a SIGTERM or a
         // timeout never waits for the disk.
-        let mut sink = Sink::open(self.unpack, self.dest.clone());
+        let mut sink = Sink::open(&self.name, self.unpack, self.dest.clone());
         let mut progress = Progress::new(response.content_length());
         let mut batch = Vec::new();
         let mut batched = 0;
