@@ -3,7 +3,8 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
@@ -79,34 +80,44 @@ impl Step for CopyFile {
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
-        let (src, dest) = (self.src.clone(), self.dest.clone());
-        let output = self.output;
-        atomic::off_thread(&self.name, move || {
-            let mut file = File::open(&src).map_err(io_error(&src))?;
-            let meta = file.metadata().map_err(io_error(&src))?;
-            if !meta.is_file() {
-                return Err(StepError::permanent(format!(
-                    "{}: is not a regular file",
-                    src.display()
-                )));
-            }
-            let options = output.options(DefaultMode::Fixed(meta.mode() & 0o777));
-            let mut out = AtomicFile::create(&dest)?;
-            let mut buf = vec![0; 64 * 1024];
-            loop {
-                let n = match file.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io_error(&src)(e)),
-                };
-                out.file_mut()
-                    .write_all(&buf[..n])
-                    .map_err(|e| out.error(e))?;
-            }
-            out.finish(options)?;
-            out.commit()
-        })
-        .await
+        let src = self.src.clone();
+        let (mut file, mode) = atomic::off_thread(&self.name, move || open_source(&src)).await?;
+        let src = self.src.clone();
+        let fill = move |out: &mut AtomicFile| copy_into(&mut file, &src, out);
+        let (default, swept) = (DefaultMode::Fixed(mode), Arc::default());
+        (self.output)
+            .stage_with(&self.name, &self.dest, default, &swept, fill)
+            .await?
+            .commit(&self.name)
+            .await
+    }
+}
+
+/// Opens the source and reads its permission bits; anything but a regular file is refused.
+fn open_source(src: &Path) -> Result<(File, u32), StepError> {
+    let file = File::open(src).map_err(io_error(src))?;
+    let meta = file.metadata().map_err(io_error(src))?;
+    if !meta.is_file() {
+        return Err(StepError::permanent(format!(
+            "{}: is not a regular file",
+            src.display()
+        )));
+    }
+    Ok((file, meta.mode() & 0o777))
+}
+
+/// Copies `file` (the source, `src`) into the temp file `out`; errors name the side that failed.
+fn copy_into(file: &mut File, src: &Path, out: &mut AtomicFile) -> Result<(), StepError> {
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error(src)(e)),
+        };
+        out.file_mut()
+            .write_all(&buf[..n])
+            .map_err(|e| out.error(e))?;
     }
 }

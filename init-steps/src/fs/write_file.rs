@@ -28,14 +28,6 @@ impl fmt::Debug for Content {
     }
 }
 
-file_output_setters!(
-    WriteFile,
-    output,
-    "fs::WriteFile::text(\"/shared/run.sh\", \"#!/bin/sh\\n\")",
-    "the file",
-    "`0o600` when the content is a secret value, else the existing file's mode, or `0o644` less the umask."
-);
-
 /// Writes a file atomically from a string, bytes or a published value.
 ///
 /// A published string is written as it is; any other JSON value as compact JSON. A file made
@@ -125,6 +117,14 @@ impl WriteFile {
         }
     }
 }
+
+file_output_setters!(
+    WriteFile,
+    output,
+    "fs::WriteFile::text(\"/shared/run.sh\", \"#!/bin/sh\\n\")",
+    "the file",
+    "`0o600` when the content is a secret value, else the existing file's mode, or `0o644` less the umask."
+);
 
 #[async_trait]
 impl Step for WriteFile {

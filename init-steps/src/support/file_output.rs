@@ -4,6 +4,7 @@
 //! sweeping abandoned temp files once per directory per step run). Every writer holds a
 //! [`FileOutput`] and gets its `mode`/`owner` setters from [`file_output_setters!`].
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -76,10 +77,7 @@ impl FileOutput {
         }
     }
 
-    /// The write: `bytes` into a temp file next to `path`, fsynced, with its owner and mode
-    /// set (see [`options`](Self::options)), off the runtime's thread; [`Staged::commit`]
-    /// puts it in place (a check may look at it first). A directory is swept of abandoned temp files only the first time `swept`
-    /// meets it. `name` (the step's) names a panic of the file work.
+    /// The write: `bytes` into a temp file next to `path` (see [`stage_with`](Self::stage_with)).
     pub(crate) async fn stage(
         &self,
         name: &str,
@@ -88,12 +86,29 @@ impl FileOutput {
         default: DefaultMode,
         swept: &Arc<SweptDirs>,
     ) -> Result<Staged, StepError> {
+        self.stage_with(name, path, default, swept, move |file| {
+            file.file_mut().write_all(&bytes).map_err(|e| file.error(e))
+        })
+        .await
+    }
+
+    /// The write, off the runtime's thread: a temp file next to `path` (a directory is swept of
+    /// abandoned temp files only the first time `swept` meets it), filled by `fill`, fsynced,
+    /// its owner and mode set (see [`options`](Self::options)); [`Staged::commit`] puts it in
+    /// place (a check may look at it first). `name` (the step's) names a panic of the work.
+    pub(crate) async fn stage_with(
+        &self,
+        name: &str,
+        path: &Path,
+        default: DefaultMode,
+        swept: &Arc<SweptDirs>,
+        fill: impl FnOnce(&mut AtomicFile) -> Result<(), StepError> + Send + 'static,
+    ) -> Result<Staged, StepError> {
         let options = self.options(default);
         let (path, swept) = (path.to_path_buf(), Arc::clone(swept));
         atomic::off_thread(name, move || {
             let mut file = AtomicFile::create_sweeping(&path, &swept)?;
-            std::io::Write::write_all(file.file_mut(), &bytes).map_err(|e| file.error(e))?;
-            drop(bytes);
+            fill(&mut file)?;
             file.finish(options)?;
             Ok(Staged(file))
         })
