@@ -243,6 +243,7 @@ file_output_setters!(
     output,
     "certs::CaBundle::new(\"/shared/ca.crt\").pem_file(\"/ca/a.pem\")",
     "the bundle",
+    "the bundle",
     "the existing file's mode, or `0o644` less the umask (CA certificates are public)."
 );
 

@@ -231,7 +231,8 @@ file_output_setters!(
     Download,
     output,
     "download::Download::new(\"https://example.com/tool\", \"/bin/tool\").insecure_skip_checksum()",
-    "the downloaded file, or (owner only) of every unpacked entry",
+    "the downloaded file",
+    "the downloaded file, or of every unpacked entry",
     "the existing file's mode, or `0o644` less the umask. Not with [`unpack_tar_gz`](Self::unpack_tar_gz), whose files keep the archive's modes."
 );
 

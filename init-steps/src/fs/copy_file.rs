@@ -62,6 +62,7 @@ file_output_setters!(
     output,
     "fs::CopyFile::new(\"/image/app.conf\", \"/config/app.conf\")",
     "the copy",
+    "the copy",
     "the source's permission bits (without set-user-ID, set-group-ID and sticky)."
 );
 

@@ -60,6 +60,7 @@ file_output_setters!(
     output,
     "fs::EnsureDir::new(\"/data\")",
     "the directory",
+    "the directory",
     "`0o777` less the umask for a new directory; an existing one keeps its mode."
 );
 

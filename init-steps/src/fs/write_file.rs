@@ -123,6 +123,7 @@ file_output_setters!(
     output,
     "fs::WriteFile::text(\"/shared/run.sh\", \"#!/bin/sh\\n\")",
     "the file",
+    "the file",
     "`0o600` when the content is a secret value, else the existing file's mode, or `0o644` less the umask."
 );
 

@@ -149,11 +149,12 @@ pub(crate) fn validate_mode(mode: impl Into<Option<u32>>, what: &str) -> Result<
 /// Implements the `mode(u32)` and `owner(uid, gid)` setters of a writer, documented, each
 /// delegating to `set_mode`/`set_owner` of the field named (a [`FileOutput`], or a type with
 /// the same two methods). `$new` is the doc examples' constructor (after `init_steps::`),
-/// `$what` what the setters apply to, `$default` the mode used without one.
+/// `$mode_of` and `$owner_of` what each setter applies to, `$default` the mode used without
+/// one.
 macro_rules! file_output_setters {
-    ($step:ident, $($field:ident).+, $new:literal, $what:literal, $default:literal) => {
+    ($step:ident, $($field:ident).+, $new:literal, $mode_of:literal, $owner_of:literal, $default:literal) => {
         impl $step {
-            #[doc = concat!("Sets the mode of ", $what, " (permission bits, at most `0o7777`; more is")]
+            #[doc = concat!("Sets the mode of ", $mode_of, " (permission bits, at most `0o7777`; more is")]
             #[doc = concat!("invalid at validation). Without it: ", $default)]
             ///
             /// ```
@@ -169,7 +170,7 @@ macro_rules! file_output_setters {
                 self
             }
 
-            #[doc = concat!("Sets the owner of ", $what, " (needs the privilege to `chown`). The owner is")]
+            #[doc = concat!("Sets the owner of ", $owner_of, " (needs the privilege to `chown`). The owner is")]
             /// set before the mode, so a `chown` never clears bits the mode asks for.
             ///
             /// ```

@@ -311,6 +311,7 @@ file_output_setters!(
     output,
     "template::Render::file(\"a.j2\", \"/config/a\")",
     "every output file",
+    "every output file",
     "`0o600` when the template read a secret, else the existing file's mode, or `0o644` less the umask (see [Files](Self#files))."
 );
 

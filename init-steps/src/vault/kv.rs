@@ -316,6 +316,7 @@ file_output_setters!(
     out.file,
     "vault::KvRead::v2(\"secret\", \"orders/db\").write_json(\"/secrets/db.json\")",
     "the files written",
+    "the files written",
     "`0o600` (the data is secret)."
 );
 

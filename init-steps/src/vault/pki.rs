@@ -262,7 +262,8 @@ file_output_setters!(
     PkiIssue,
     files,
     "vault::PkiIssue::new(\"web\", \"web.example.com\").certificate_file(\"/tls/tls.crt\").private_key_file(\"/tls/tls.key\")",
-    "the certificate and CA chain files (the owner: of the key file too)",
+    "the certificate and CA chain files",
+    "the certificate, key and CA chain files",
     "`0o644`; the key file's is [`key_mode`](Self::key_mode), `0o600` by default."
 );
 

@@ -216,6 +216,7 @@ file_output_setters!(
     out.file,
     "vault::VaultRead::new(\"database/creds/orders\").write_json(\"/secrets/pg.json\")",
     "the files written",
+    "the files written",
     "`0o600` (the data is secret)."
 );
 
