@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use init_core::{
@@ -11,7 +12,7 @@ use init_core::{
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use x509_parser::time::ASN1Time;
 
-use crate::support::atomic::{self, WriteOptions};
+use crate::support::file_output::{DefaultMode, FileOutput, file_output_setters};
 
 /// Where distributions keep their CA bundle, most common first (Debian, Ubuntu and Alpine;
 /// Fedora and RHEL; openSUSE; older RHEL; Alpine and others).
@@ -77,7 +78,8 @@ impl Source {
 ///   about.
 ///
 /// The bundle is written atomically; its mode is [`mode`](Self::mode), else the existing
-/// file's, else `0o644` less the umask (CA certificates are public).
+/// file's, else `0o644` less the umask (CA certificates are public); its owner is
+/// [`owner`](Self::owner), else the process's.
 ///
 /// # Validation
 ///
@@ -106,7 +108,7 @@ pub struct CaBundle {
     system: System,
     sources: Vec<Source>,
     expired: Expired,
-    mode: Option<u32>,
+    output: FileOutput,
 }
 
 impl CaBundle {
@@ -117,6 +119,7 @@ impl CaBundle {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn new(dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
         Self {
@@ -125,7 +128,7 @@ impl CaBundle {
             system: System::Auto,
             sources: Vec::new(),
             expired: Expired::Refuse,
-            mode: None,
+            output: FileOutput::default(),
         }
     }
 
@@ -206,19 +209,6 @@ impl CaBundle {
         self
     }
 
-    /// The bundle's mode (permission bits, at most `0o7777`).
-    ///
-    /// ```
-    /// let step = init_steps::certs::CaBundle::new("/shared/ca.crt").pem_file("/ca/a.pem").mode(0o444);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
     /// The PEM text of a source.
     fn read_source(&self, source: &Source, ctx: &Context) -> Result<Vec<u8>, StepError> {
         match source {
@@ -247,6 +237,15 @@ impl CaBundle {
         }
     }
 }
+
+file_output_setters!(
+    CaBundle,
+    output,
+    "certs::CaBundle::new(\"/shared/ca.crt\").pem_file(\"/ca/a.pem\")",
+    "the bundle",
+    "the bundle",
+    "the existing file's mode, or `0o644` less the umask (CA certificates are public)."
+);
 
 /// Splits `pem` into certificates (DER), parses each as X.509 and checks its validity period.
 /// A problem is bad input: `validate` reports it as invalid, `run` as permanent.
@@ -361,7 +360,7 @@ impl Step for CaBundle {
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        atomic::validate_mode(self.mode, &self.name)?;
+        self.output.validate(&self.name)?;
         if self.sources.is_empty() {
             return Err(StepError::invalid(format!(
                 "{}: expected at least one PEM file or published value to add",
@@ -416,15 +415,13 @@ impl Step for CaBundle {
                 }
             }
         }
-        let options = WriteOptions {
-            mode: self.mode,
-            owner: None,
-        };
-        let dest = self.dest.clone();
-        atomic::off_thread(&self.name, move || {
-            atomic::write_atomic(&dest, out.as_bytes(), options)
-        })
-        .await?;
+        // CA certificates are public: no secret default.
+        let (bytes, public, swept) = (out.into_bytes(), DefaultMode::Existing, Arc::default());
+        (self.output)
+            .stage(&self.name, &self.dest, bytes, public, &swept)
+            .await?
+            .commit(&self.name)
+            .await?;
         tracing::debug!(path = %self.dest.display(), added, "CA bundle written");
         Ok(())
     }

@@ -311,3 +311,21 @@ async fn validity_dates_at_the_ends_of_the_calendar_are_checked_without_a_panic(
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn owner_chowns_the_bundle_and_keeps_the_public_mode() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("extra.pem");
+    write(&extra, &ca_pem("corp root", false));
+    let dest = dir.path().join("bundle.crt");
+    let step = CaBundle::new(&dest)
+        .without_system_bundle()
+        .pem_file(&extra)
+        .owner(1234, 5678);
+    step.validate(&ValidateContext::process()).unwrap();
+    step.run(&Context::new()).await.unwrap();
+    let meta = fs::metadata(&dest).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
+    assert_eq!(common::mode(&dest), 0o644 & !common::umask());
+}

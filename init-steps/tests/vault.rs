@@ -7,7 +7,7 @@ mod logs;
 #[path = "support/vault_double.rs"]
 mod vault_double;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -1112,6 +1112,71 @@ async fn pki_issue_writes_a_real_certificate_key_and_chain_and_logs_the_expiry()
         !logs.contains(body_line),
         "the private key reached the logs"
     );
+}
+
+fn owner(path: &Path) -> (u32, u32) {
+    let meta = std::fs::metadata(path).unwrap();
+    (meta.uid(), meta.gid())
+}
+
+#[tokio::test]
+async fn pki_issue_owner_chowns_the_key_certificate_and_chain_and_the_key_stays_0600() {
+    let double = VaultDouble::start().await;
+    double.enable_pki("pki");
+    double.add_pki_role(
+        "pki",
+        "web",
+        &["example.com"],
+        true,
+        Duration::from_secs(86400),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, chain_only) = (dir.path().join("tls"), dir.path().join("ca"));
+    let report = Plan::new("p")
+        .step(
+            PkiIssue::new("web", "www.example.com")
+                .certificate_file(tls.join("tls.crt"))
+                .private_key_file(tls.join("tls.key"))
+                .ca_chain_file(tls.join("ca.crt"))
+                .owner(1234, 5678),
+        )
+        .step(
+            PkiIssue::new("web", "api.example.com")
+                .ca_chain_file(chain_only.join("ca.crt"))
+                .owner(1234, 5678)
+                .named("chain only"),
+        )
+        .run(&env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)]))
+        .await;
+    assert!(report.is_success(), "{report:?}");
+    for file in [
+        tls.join("tls.key"),
+        tls.join("tls.crt"),
+        tls.join("ca.crt"),
+        chain_only.join("ca.crt"),
+    ] {
+        assert_eq!(owner(&file), (1234, 5678), "{}", file.display());
+    }
+    assert_eq!(mode(&tls.join("tls.key")), 0o600);
+    assert_eq!(mode(&tls.join("tls.crt")), 0o644);
+    assert_eq!(mode(&chain_only.join("ca.crt")), 0o644);
+}
+
+#[tokio::test]
+async fn kv_read_owner_chowns_every_file_and_they_stay_0600() {
+    let double = orders_vault().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (json_file, env_file) = (dir.path().join("db.json"), dir.path().join("db.env"));
+    let read = KvRead::v2("secret", "orders/db")
+        .write_json(&json_file)
+        .write_env(&env_file)
+        .owner(1234, 5678);
+    let step = run_alone(read, &env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)])).await;
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    for file in [&json_file, &env_file] {
+        assert_eq!(owner(file), (1234, 5678), "{}", file.display());
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
 }
 
 #[tokio::test]

@@ -2,19 +2,20 @@
 //! written atomically; optionally a `.tar.gz` unpacked into a directory it cannot escape.
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::PathBuf;
 
+mod body;
 mod progress;
 mod unpack;
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use sha2::Digest as _;
 
-use crate::support::atomic::{self, AtomicFile, WriteOptions};
+use crate::support::atomic;
+use crate::support::file_output::{DefaultMode, FileOutput, file_output_setters};
 use crate::support::hex::hex;
 use crate::support::http_client::{self, Family, Lazy, Redirects, TlsOptions};
+use body::Sink;
 use progress::Progress;
 
 /// The default size cap: 1 GiB.
@@ -72,8 +73,7 @@ pub struct Download {
     max_size: u64,
     ca_file: Option<PathBuf>,
     unpack: bool,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
+    output: FileOutput,
     /// Built on the first attempt (it reads the CA file, which an earlier step may write) and
     /// kept for the retries.
     client: Lazy<reqwest::Client>,
@@ -96,8 +96,7 @@ impl fmt::Debug for Download {
             .field("max_size", &self.max_size)
             .field("ca_file", &self.ca_file)
             .field("unpack", &self.unpack)
-            .field("mode", &self.mode)
-            .field("owner", &self.owner)
+            .field("output", &self.output)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +111,7 @@ impl Download {
     /// let err = step.validate(&ValidateContext::process()).unwrap_err();
     /// assert!(err.to_string().contains("expected a sha256"), "{err}");
     /// ```
+    #[must_use]
     pub fn new(url: impl Into<String>, dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
         Self {
@@ -123,8 +123,7 @@ impl Download {
             max_size: DEFAULT_MAX_SIZE,
             ca_file: None,
             unpack: false,
-            mode: None,
-            owner: None,
+            output: FileOutput::default(),
             client: Lazy::new(),
         }
     }
@@ -207,39 +206,6 @@ impl Download {
         self
     }
 
-    /// The downloaded file's mode (not with [`unpack_tar_gz`](Self::unpack_tar_gz), whose
-    /// files keep the archive's modes). Default: the existing file's mode, or `0o644` less
-    /// the umask.
-    ///
-    /// ```
-    /// let step = init_steps::download::Download::new("https://example.com/tool", "/bin/tool")
-    ///     .insecure_skip_checksum()
-    ///     .mode(0o755);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// The owner of the downloaded file, or of every unpacked entry (needs the privilege to
-    /// `chown`).
-    ///
-    /// ```
-    /// let step = init_steps::download::Download::new("https://example.com/a", "/data/a")
-    ///     .insecure_skip_checksum()
-    ///     .owner(1000, 1000);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
-        self.owner = Some((uid, gid));
-        self
-    }
-
     fn tls(&self) -> TlsOptions {
         TlsOptions {
             ca_file: self.ca_file.clone(),
@@ -260,6 +226,15 @@ impl Download {
         Ok(url)
     }
 }
+
+file_output_setters!(
+    Download,
+    output,
+    "download::Download::new(\"https://example.com/tool\", \"/bin/tool\").insecure_skip_checksum()",
+    "the downloaded file",
+    "the downloaded file, or of every unpacked entry",
+    "the existing file's mode, or `0o644` less the umask. Not with [`unpack_tar_gz`](Self::unpack_tar_gz), whose files keep the archive's modes."
+);
 
 #[async_trait]
 impl Step for Download {
@@ -303,16 +278,14 @@ impl Step for Download {
                 self.name
             )));
         }
-        if let Some(mode) = self.mode {
-            if self.unpack {
-                return Err(StepError::invalid(format!(
-                    "{}: mode: unpacked files keep the archive's modes; expected no mode with \
-                     unpack_tar_gz()",
-                    self.name
-                )));
-            }
-            atomic::validate_mode(mode, &self.name)?;
+        if self.unpack && self.output.mode().is_some() {
+            return Err(StepError::invalid(format!(
+                "{}: mode: unpacked files keep the archive's modes; expected no mode with \
+                 unpack_tar_gz()",
+                self.name
+            )));
         }
+        self.output.validate(&self.name)?;
         let tls = self.tls();
         tls.validate(&self.name)?;
         tls.check_files(&self.name)
@@ -359,7 +332,7 @@ impl Step for Download {
         // in the destination directory (an archive), hashed on the way; the file work (the
         // writes, the fsync, the unpacking) runs on blocking threads, so a SIGTERM or a
         // timeout never waits for the disk.
-        let mut sink = Sink::open(self.unpack, self.dest.clone());
+        let mut sink = Sink::open(&self.name, self.unpack, self.dest.clone());
         let mut progress = Progress::new(response.content_length());
         let mut batch = Vec::new();
         let mut batched = 0;
@@ -396,139 +369,10 @@ impl Step for Download {
                 "{shown}: sha256 mismatch: expected {expected}, got {actual}"
             )));
         }
-        let options = WriteOptions {
-            mode: self.mode,
-            owner: self.owner,
-        };
+        let options = self.output.options(DefaultMode::Existing);
         let (max, shown_in) = (self.max_size, shown.clone());
         atomic::off_thread(&self.name, move || writer.place(options, max, &shown_in)).await?;
         tracing::debug!(url = %shown, path = %self.dest.display(), bytes = total, "downloaded");
         Ok(())
-    }
-}
-
-/// The writer of a body, on a blocking thread: its latest batch in flight, so the next is
-/// received while it is written.
-struct Sink(tokio::task::JoinHandle<Result<Writer, StepError>>);
-
-impl Sink {
-    /// Opens the temp file (or, for an archive, the directory and an unnamed temp file in it).
-    fn open(unpack: bool, dest: PathBuf) -> Self {
-        Self(tokio::task::spawn_blocking(move || {
-            Writer::open(unpack, dest)
-        }))
-    }
-
-    /// Waits for the batch in flight, then starts writing `chunks`.
-    async fn write<B: AsRef<[u8]> + Send + 'static>(
-        self,
-        chunks: Vec<B>,
-    ) -> Result<Self, StepError> {
-        let mut writer = self.done().await?;
-        Ok(Self(tokio::task::spawn_blocking(move || {
-            for chunk in &chunks {
-                writer.write(chunk.as_ref())?;
-            }
-            Ok(writer)
-        })))
-    }
-
-    /// The writer, once everything handed to it is written.
-    async fn done(self) -> Result<Writer, StepError> {
-        self.0.await.map_err(|e| {
-            StepError::permanent("download: writing the body panicked").with_source(e)
-        })?
-    }
-}
-
-/// The body's destination while it streams, and its hash so far.
-struct Writer {
-    target: Target,
-    hasher: sha2::Sha256,
-}
-
-enum Target {
-    File(AtomicFile),
-    Archive {
-        file: File,
-        dest: PathBuf,
-        /// Removes `dest` again, if this download created it, unless it is unpacked.
-        created: Option<RemoveEmptyDir>,
-    },
-}
-
-impl Writer {
-    fn open(unpack: bool, dest: PathBuf) -> Result<Self, StepError> {
-        let target = if unpack {
-            let err = |e| StepError::from_error(e).context(dest.display());
-            let created = match fs::symlink_metadata(&dest) {
-                Ok(_) => None,
-                Err(_) => {
-                    fs::create_dir_all(&dest).map_err(err)?;
-                    Some(RemoveEmptyDir(Some(dest.clone())))
-                }
-            };
-            Target::Archive {
-                file: tempfile::tempfile_in(&dest).map_err(err)?,
-                dest,
-                created,
-            }
-        } else {
-            Target::File(AtomicFile::create(&dest)?)
-        };
-        Ok(Self {
-            target,
-            hasher: sha2::Sha256::new(),
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), StepError> {
-        self.hasher.update(bytes);
-        match &mut self.target {
-            Target::File(file) => file.file_mut().write_all(bytes).map_err(|e| file.error(e)),
-            Target::Archive { file, dest, .. } => file
-                .write_all(bytes)
-                .map_err(|e| StepError::from_error(e).context(dest.display())),
-        }
-    }
-
-    /// Puts the verified body in place: the file renamed over the destination, or the
-    /// archive unpacked (at most `max` bytes).
-    fn place(self, options: WriteOptions, max: u64, shown: &str) -> Result<(), StepError> {
-        match self.target {
-            Target::File(mut file) => {
-                file.finish(options)?;
-                file.commit()
-            }
-            Target::Archive {
-                mut file,
-                dest,
-                created,
-            } => {
-                unpack::unpack(&mut file, &dest, max, options.owner, shown)?;
-                if let Some(created) = created {
-                    created.keep();
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-/// A directory this download created: removed when the download fails (when dropped
-/// without [`keep`](Self::keep)), if it is empty.
-struct RemoveEmptyDir(Option<PathBuf>);
-
-impl RemoveEmptyDir {
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RemoveEmptyDir {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.take() {
-            let _ = fs::remove_dir(dir);
-        }
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
 use crate::support::atomic;
+use crate::support::file_output::validate_mode;
 
 use super::io_error;
 use super::tree::{refuse_symlink_root, walk};
@@ -96,8 +97,8 @@ impl Step for Chmod {
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        atomic::validate_mode(self.mode, &self.name)?;
-        atomic::validate_mode(self.dir_mode, &format!("{} (directories)", self.name))
+        validate_mode(self.mode, &self.name)?;
+        validate_mode(self.dir_mode, &format!("{} (directories)", self.name))
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {

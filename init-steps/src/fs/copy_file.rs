@@ -3,11 +3,13 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
-use crate::support::atomic::{self, AtomicFile, WriteOptions};
+use crate::support::atomic::{self, AtomicFile};
+use crate::support::file_output::{DefaultMode, FileOutput, file_output_setters};
 
 use super::io_error;
 
@@ -32,8 +34,7 @@ pub struct CopyFile {
     name: String,
     src: PathBuf,
     dest: PathBuf,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
+    output: FileOutput,
 }
 
 impl CopyFile {
@@ -44,43 +45,26 @@ impl CopyFile {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn new(src: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Self {
         let dest = dest.into();
         Self {
             name: format!("copy {}", dest.display()),
             src: src.into(),
             dest,
-            mode: None,
-            owner: None,
+            output: FileOutput::default(),
         }
     }
-
-    /// The copy's mode (permission bits, at most `0o7777`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::CopyFile::new("a", "b").mode(0o600);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// The copy's owner (needs the privilege to `chown`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::CopyFile::new("a", "b").owner(1000, 1000);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
-        self.owner = Some((uid, gid));
-        self
-    }
 }
+
+file_output_setters!(
+    CopyFile,
+    output,
+    "fs::CopyFile::new(\"/image/app.conf\", \"/config/app.conf\")",
+    "the copy",
+    "the copy",
+    "the source's permission bits (without set-user-ID, set-group-ID and sticky)."
+);
 
 #[async_trait]
 impl Step for CopyFile {
@@ -93,41 +77,48 @@ impl Step for CopyFile {
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        atomic::validate_mode(self.mode, &self.name)
+        self.output.validate(&self.name)
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
-        let (src, dest) = (self.src.clone(), self.dest.clone());
-        let (mode, owner) = (self.mode, self.owner);
-        atomic::off_thread(&self.name, move || {
-            let mut file = File::open(&src).map_err(io_error(&src))?;
-            let meta = file.metadata().map_err(io_error(&src))?;
-            if !meta.is_file() {
-                return Err(StepError::permanent(format!(
-                    "{}: is not a regular file",
-                    src.display()
-                )));
-            }
-            let options = WriteOptions {
-                mode: Some(mode.unwrap_or(meta.mode() & 0o777)),
-                owner,
-            };
-            let mut out = AtomicFile::create(&dest)?;
-            let mut buf = vec![0; 64 * 1024];
-            loop {
-                let n = match file.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io_error(&src)(e)),
-                };
-                out.file_mut()
-                    .write_all(&buf[..n])
-                    .map_err(|e| out.error(e))?;
-            }
-            out.finish(options)?;
-            out.commit()
-        })
-        .await
+        let src = self.src.clone();
+        let (mut file, mode) = atomic::off_thread(&self.name, move || open_source(&src)).await?;
+        let src = self.src.clone();
+        let fill = move |out: &mut AtomicFile| copy_into(&mut file, &src, out);
+        let (default, swept) = (DefaultMode::Fixed(mode), Arc::default());
+        (self.output)
+            .stage_with(&self.name, &self.dest, default, &swept, fill)
+            .await?
+            .commit(&self.name)
+            .await
+    }
+}
+
+/// Opens the source and reads its permission bits; anything but a regular file is refused.
+fn open_source(src: &Path) -> Result<(File, u32), StepError> {
+    let file = File::open(src).map_err(io_error(src))?;
+    let meta = file.metadata().map_err(io_error(src))?;
+    if !meta.is_file() {
+        return Err(StepError::permanent(format!(
+            "{}: is not a regular file",
+            src.display()
+        )));
+    }
+    Ok((file, meta.mode() & 0o777))
+}
+
+/// Copies `file` (the source, `src`) into the temp file `out`; errors name the side that failed.
+fn copy_into(file: &mut File, src: &Path, out: &mut AtomicFile) -> Result<(), StepError> {
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error(src)(e)),
+        };
+        out.file_mut()
+            .write_all(&buf[..n])
+            .map_err(|e| out.error(e))?;
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 
 use crate::support::atomic;
+use crate::support::file_output::{FileOutput, file_output_setters};
 
 use super::io_error;
 use super::tree::{check_is_dir, set_mode, set_owner};
@@ -32,8 +33,7 @@ use super::tree::{check_is_dir, set_mode, set_owner};
 pub struct EnsureDir {
     name: String,
     path: PathBuf,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
+    output: FileOutput,
 }
 
 impl EnsureDir {
@@ -44,42 +44,25 @@ impl EnsureDir {
     /// # use init_core::{Step, ValidateContext};
     /// assert!(step.validate(&ValidateContext::process()).is_ok());
     /// ```
+    #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         Self {
             name: format!("ensure-dir {}", path.display()),
             path,
-            mode: None,
-            owner: None,
+            output: FileOutput::default(),
         }
     }
-
-    /// The directory's mode (permission bits, at most `0o7777`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::EnsureDir::new("/data").mode(0o700);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// The directory's owner (needs the privilege to `chown`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::EnsureDir::new("/data").owner(1000, 1000);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
-        self.owner = Some((uid, gid));
-        self
-    }
 }
+
+file_output_setters!(
+    EnsureDir,
+    output,
+    "fs::EnsureDir::new(\"/data\")",
+    "the directory",
+    "the directory",
+    "`0o777` less the umask for a new directory; an existing one keeps its mode."
+);
 
 #[async_trait]
 impl Step for EnsureDir {
@@ -92,11 +75,11 @@ impl Step for EnsureDir {
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        atomic::validate_mode(self.mode, &self.name)
+        self.output.validate(&self.name)
     }
 
     async fn run(&self, _ctx: &Context) -> Result<(), StepError> {
-        let (path, mode, owner) = (self.path.clone(), self.mode, self.owner);
+        let (path, mode, owner) = (self.path.clone(), self.output.mode(), self.output.owner());
         atomic::off_thread(&self.name, move || {
             let err = io_error(&path);
             match fs::symlink_metadata(&path) {

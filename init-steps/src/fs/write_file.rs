@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use init_core::{
     Context, Publication, Reference, Step, StepError, ValidateContext, ValuePath, async_trait,
 };
 
-use crate::support::atomic::{self, WriteOptions};
+use crate::support::file_output::{DefaultMode, FileOutput, file_output_setters};
 
 /// What a [`WriteFile`] writes.
 #[derive(Clone)]
@@ -50,8 +51,7 @@ pub struct WriteFile {
     name: String,
     dest: PathBuf,
     content: Content,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
+    output: FileOutput,
 }
 
 impl WriteFile {
@@ -60,8 +60,7 @@ impl WriteFile {
             name: format!("write {}", dest.display()),
             dest,
             content,
-            mode: None,
-            owner: None,
+            output: FileOutput::default(),
         }
     }
 
@@ -107,32 +106,6 @@ impl WriteFile {
         Self::new(dest.into(), Content::Value(path.into()))
     }
 
-    /// The file's mode (permission bits, at most `0o7777`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::WriteFile::text("/shared/run.sh", "#!/bin/sh\n").mode(0o755);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// The file's owner (needs the privilege to `chown`).
-    ///
-    /// ```
-    /// let step = init_steps::fs::WriteFile::text("/shared/x", "x").owner(1000, 1000);
-    /// # use init_core::{Step, ValidateContext};
-    /// assert!(step.validate(&ValidateContext::process()).is_ok());
-    /// ```
-    #[must_use]
-    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
-        self.owner = Some((uid, gid));
-        self
-    }
-
     /// The bytes to write, and whether they are secret.
     fn content(&self, ctx: &Context) -> Result<(Vec<u8>, bool), StepError> {
         match &self.content {
@@ -144,6 +117,15 @@ impl WriteFile {
         }
     }
 }
+
+file_output_setters!(
+    WriteFile,
+    output,
+    "fs::WriteFile::text(\"/shared/run.sh\", \"#!/bin/sh\\n\")",
+    "the file",
+    "the file",
+    "`0o600` when the content is a secret value, else the existing file's mode, or `0o644` less the umask."
+);
 
 #[async_trait]
 impl Step for WriteFile {
@@ -163,7 +145,7 @@ impl Step for WriteFile {
     }
 
     fn validate(&self, _cx: &ValidateContext<'_>) -> Result<(), StepError> {
-        atomic::validate_mode(self.mode, &self.name)?;
+        self.output.validate(&self.name)?;
         if let Content::Value(path) = &self.content {
             path.check().map_err(|e| e.context(&self.name))?;
         }
@@ -172,14 +154,12 @@ impl Step for WriteFile {
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let (bytes, secret) = self.content(ctx)?;
-        let options = WriteOptions {
-            mode: self.mode.or(secret.then_some(0o600)),
-            owner: self.owner,
-        };
-        let dest = self.dest.clone();
-        atomic::off_thread(&self.name, move || {
-            atomic::write_atomic(&dest, &bytes, options)
-        })
-        .await
+        let default = DefaultMode::secret_if(secret);
+        let swept = Arc::default();
+        (self.output)
+            .stage(&self.name, &self.dest, bytes, default, &swept)
+            .await?
+            .commit(&self.name)
+            .await
     }
 }

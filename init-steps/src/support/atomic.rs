@@ -40,21 +40,41 @@ pub(crate) async fn off_thread<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
 ) -> Result<T, StepError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        StepError::permanent(format!("{name}: the file work panicked")).with_source(e)
-    })?
+    OffThread::spawn(name, work).join().await
 }
 
-/// Checks a mode given by a user (when given): permission bits only (`0o7777` at most).
-pub(crate) fn validate_mode(mode: impl Into<Option<u32>>, what: &str) -> Result<(), StepError> {
-    if let Some(mode) = mode.into()
-        && mode > 0o7777
-    {
-        return Err(StepError::invalid(format!(
-            "{what}: mode {mode:#o}: expected permission bits between 0o000 and 0o7777"
-        )));
+/// Blocking file work started on a blocking thread and awaited later (a download writes one
+/// batch of its body while it receives the next); see [`off_thread`].
+#[derive(Debug)]
+pub(crate) struct OffThread<T> {
+    name: String,
+    work: tokio::task::JoinHandle<Result<T, StepError>>,
+}
+
+impl<T: Send + 'static> OffThread<T> {
+    /// Starts `work`; `name` (the step's) names a panic of it.
+    pub(crate) fn spawn(
+        name: &str,
+        work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            work: tokio::task::spawn_blocking(work),
+        }
     }
-    Ok(())
+
+    /// The name a panic of the work is reported under.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the work returned; a panic of it as a permanent error.
+    pub(crate) async fn join(self) -> Result<T, StepError> {
+        let name = self.name;
+        self.work.await.map_err(|e| {
+            StepError::permanent(format!("{name}: the file work panicked")).with_source(e)
+        })?
+    }
 }
 
 /// Writes `bytes` to `path` atomically with `options`. Creates missing parent directories
@@ -67,17 +87,21 @@ pub(crate) fn write_atomic(
     bytes: &[u8],
     options: WriteOptions,
 ) -> Result<(), StepError> {
-    write_atomic_with(path, options, |file| file.write_all(bytes))
+    write_atomic_with(path, options, &SweptDirs::default(), |file| {
+        file.write_all(bytes)
+    })
 }
 
-/// Like [`write_atomic`], with the content produced by `fill` into the temp file. (A writer
-/// that must check the temp file before the rename uses [`AtomicFile`].)
+/// Like [`write_atomic`], with the content produced by `fill` into the temp file, sweeping a
+/// directory only the first time `swept` meets it. (A writer that must check the temp file
+/// before the rename uses [`AtomicFile`].)
 pub(crate) fn write_atomic_with(
     path: &Path,
     options: WriteOptions,
+    swept: &SweptDirs,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<(), StepError> {
-    let mut file = AtomicFile::create(path)?;
+    let mut file = AtomicFile::create_sweeping(path, swept)?;
     fill(file.file_mut()).map_err(|e| file.error(e))?;
     file.finish(options)?;
     file.commit()

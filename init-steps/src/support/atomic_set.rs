@@ -21,17 +21,17 @@ const DATA: &str = "..data";
 /// The symlink renamed over [`DATA`].
 const DATA_TMP: &str = "..data_tmp";
 
-/// One file of a set: its name in the directory, its content and its mode.
+/// One file of a set: its name in the directory, its content, its mode and owner.
 #[derive(Debug)]
 pub(crate) struct SetFile {
     pub(crate) name: OsString,
     pub(crate) bytes: Vec<u8>,
-    pub(crate) mode: u32,
+    pub(crate) options: WriteOptions,
 }
 
 /// Replaces the files of `dir` named in `files` together (see the module doc), then removes
 /// the sets it replaced (and any a killed writer left). Each file is written and fsynced with
-/// its mode set before the swap.
+/// its owner and mode set before the swap.
 ///
 /// # Errors
 ///
@@ -47,11 +47,7 @@ pub(crate) fn write_set(dir: &Path, files: &[SetFile]) -> Result<(), StepError> 
     let data_dir = dir.join(&stamp);
     fs::create_dir(&data_dir).map_err(err(&data_dir))?;
     for file in files {
-        let options = WriteOptions {
-            mode: Some(file.mode),
-            owner: None,
-        };
-        atomic::write_atomic(&data_dir.join(&file.name), &file.bytes, options)?;
+        atomic::write_atomic(&data_dir.join(&file.name), &file.bytes, file.options)?;
     }
     sync_dir(&data_dir);
     // The swap: one rename of a symlink.
@@ -148,12 +144,18 @@ mod tests {
             SetFile {
                 name: "tls.key".into(),
                 bytes: key.into(),
-                mode: 0o600,
+                options: WriteOptions {
+                    mode: Some(0o600),
+                    owner: None,
+                },
             },
             SetFile {
                 name: "tls.crt".into(),
                 bytes: cert.into(),
-                mode: 0o644,
+                options: WriteOptions {
+                    mode: Some(0o644),
+                    owner: None,
+                },
             },
         ]
     }
@@ -300,7 +302,10 @@ mod tests {
             let file = |name: &str| SetFile {
                 name: name.into(),
                 bytes: vec![byte; SIZE],
-                mode: 0o600,
+                options: WriteOptions {
+                    mode: Some(0o600),
+                    owner: None,
+                },
             };
             write_set(Path::new(&dir), &[file("tls.key"), file("tls.crt")]).unwrap();
         }
@@ -312,20 +317,21 @@ mod tests {
         let file = |name: &str| SetFile {
             name: name.into(),
             bytes: vec![b'a'; SIZE],
-            mode: 0o600,
+            options: WriteOptions {
+                mode: Some(0o600),
+                owner: None,
+            },
         };
         write_set(dir.path(), &[file("tls.key"), file("tls.crt")]).unwrap();
         let exe = std::env::current_exe().unwrap();
+        // The child's test name, without the crate's: it moves with this file.
+        let (_, module) = module_path!().split_once("::").unwrap();
+        let child_test = format!("{module}::child_writes_sets_until_killed");
         let mut replaced = 0;
         let mut before = b'a';
         for round in 0..12u64 {
             let mut child = std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "atomic_set::tests::child_writes_sets_until_killed",
-                    "--ignored",
-                    "--test-threads=1",
-                ])
+                .args(["--exact", &child_test, "--ignored", "--test-threads=1"])
                 .env(CHILD_ENV, dir.path())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())

@@ -7,6 +7,7 @@
 //! | [`civil_date`] | a Unix time as a calendar date, for messages | `vault` |
 //! | [`db_settings`] | passwords, credential sources, `host:port` and URL parts of a database | `postgres`, `mysql` |
 //! | [`db_tls`] | TLS modes and rustls configuration for database connections | `postgres`, `mysql`, `redis` |
+//! | [`file_output`] | the file a step writes: mode, owner, the secret default, the write; its setters | every family that writes files |
 //! | [`hex`] | lowercase hex of a digest | `template`, `download` |
 //! | [`http_client`] | the HTTP client, its failures and status errors | `http`, `vault`, `download` |
 //! | [`process_group`] | a child in its own process group, stopped with it | `command`, `template` |
@@ -21,6 +22,9 @@ pub(crate) mod atomic_set;
 pub(crate) mod civil_date;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) mod db_settings;
+#[cfg(feature = "internal-file-output")]
+#[allow(dead_code)] // Each family uses part of it.
+pub(crate) mod file_output;
 // A mysql-only build uses part of it (mysql_async makes its own rustls configuration).
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 #[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]

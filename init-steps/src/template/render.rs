@@ -1,6 +1,5 @@
 //! [`Render`]: the step, its builder and what one render of one template does.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +11,8 @@ use super::envsubst::{check_envsubst, render_envsubst};
 use super::jinja::{check_jinja, render_jinja};
 use super::tree::{Job, read_template, strip_template_suffix, walk};
 use super::values::lock;
-use crate::support::atomic::{self, AtomicFile, SweptDirs, WriteOptions};
+use crate::support::atomic::{self, SweptDirs};
+use crate::support::file_output::{DefaultMode, FileOutput, file_output_setters};
 
 /// Renders a template file, or every file of a template directory, into configuration files.
 ///
@@ -103,8 +103,7 @@ pub struct Render {
     dest: PathBuf,
     tree: bool,
     syntax: Syntax,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
+    output: FileOutput,
     check: Option<Vec<String>>,
     /// What the templates read, found by the last [`Step::validate`], for [`Step::reads`].
     scanned: Arc<Mutex<Option<Vec<Reference>>>>,
@@ -152,8 +151,7 @@ impl Render {
             dest,
             tree,
             syntax: Syntax::Jinja,
-            mode: None,
-            owner: None,
+            output: FileOutput::default(),
             check: None,
             scanned: Arc::default(),
         }
@@ -173,31 +171,6 @@ impl Render {
     pub fn envsubst(mut self) -> Self {
         self.syntax = Syntax::Envsubst;
         self.scanned = Arc::default();
-        self
-    }
-
-    /// Sets the mode of every output file (permission bits, at most `0o7777`), instead of
-    /// the default (see [Files](Self#files)).
-    ///
-    /// ```
-    /// let step = init_steps::template::Render::file("a.j2", "/config/a").mode(0o640);
-    /// # let _ = step;
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// Sets the owner of every output file (needs the privilege to `chown`).
-    ///
-    /// ```
-    /// let step = init_steps::template::Render::file("a.j2", "/config/a").owner(1000, 1000);
-    /// # let _ = step;
-    /// ```
-    #[must_use]
-    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
-        self.owner = Some((uid, gid));
         self
     }
 
@@ -278,7 +251,7 @@ impl Render {
     }
 
     fn validate_config(&self) -> Result<(), StepError> {
-        atomic::validate_mode(self.mode, &self.name)?;
+        self.output.validate(&self.name)?;
         if let Some(argv) = &self.check {
             if argv.first().is_none_or(|p| p.is_empty()) {
                 return Err(StepError::invalid(format!(
@@ -315,26 +288,14 @@ impl Render {
             Syntax::Jinja => render_jinja(&self.root(), &job.src, &source, ctx)?,
             Syntax::Envsubst => render_envsubst(&job.src, &source, ctx)?,
         };
-        let options = WriteOptions {
-            mode: self.mode.or(secret.then_some(0o600)),
-            owner: self.owner,
-        };
-        let dest = job.dest.clone();
-        let swept = Arc::clone(swept);
-        let file = atomic::off_thread(&self.name, move || {
-            let mut file = AtomicFile::create_sweeping(&dest, &swept)?;
-            file.file_mut()
-                .write_all(output.as_bytes())
-                .map_err(|e| file.error(e))?;
-            drop(output);
-            file.finish(options)?;
-            Ok(file)
-        })
-        .await?;
+        let default = DefaultMode::secret_if(secret);
+        let staged = (self.output)
+            .stage(&self.name, &job.dest, output.into_bytes(), default, swept)
+            .await?;
         if let Some(argv) = &self.check {
-            run_check(ctx, &job.dest, argv, file.temp_path()).await?;
+            run_check(ctx, &job.dest, argv, staged.temp_path()).await?;
         }
-        atomic::off_thread(&self.name, move || file.commit()).await?;
+        staged.commit(&self.name).await?;
         tracing::debug!(
             template = %job.src.display(),
             path = %job.dest.display(),
@@ -344,6 +305,15 @@ impl Render {
         Ok(())
     }
 }
+
+file_output_setters!(
+    Render,
+    output,
+    "template::Render::file(\"a.j2\", \"/config/a\")",
+    "every output file",
+    "every output file",
+    "`0o600` when the template read a secret, else the existing file's mode, or `0o644` less the umask (see [Files](Self#files))."
+);
 
 #[async_trait]
 impl Step for Render {

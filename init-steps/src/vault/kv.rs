@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::client::{ApiPath, Reply, VaultSession, validate_path};
 use super::error;
 use super::output::SecretOutputs;
+use crate::support::file_output::file_output_setters;
 
 /// Which KV engine API the mount speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,20 +233,6 @@ impl KvRead {
         self
     }
 
-    /// Sets the mode of the files written (default `0o600`).
-    ///
-    /// ```
-    /// let read = init_steps::vault::KvRead::v2("secret", "orders/db")
-    ///     .write_json("/secrets/db.json")
-    ///     .mode(0o640);
-    /// # let _ = read;
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.out.mode(mode);
-        self
-    }
-
     /// `mount/path`, for messages.
     fn subject(&self) -> String {
         let mut subject = format!(
@@ -323,6 +310,15 @@ impl KvRead {
         error::from_reply(reply, subject)
     }
 }
+
+file_output_setters!(
+    KvRead,
+    out.file,
+    "vault::KvRead::v2(\"secret\", \"orders/db\").write_json(\"/secrets/db.json\")",
+    "the files written",
+    "the files written",
+    "`0o600` (the data is secret)."
+);
 
 #[async_trait]
 impl Step for KvRead {

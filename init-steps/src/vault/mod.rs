@@ -47,11 +47,12 @@
 mod auth;
 mod client;
 mod error;
-mod files;
 mod health;
 mod kv;
 mod output;
 mod pki;
+mod pki_files;
+mod pki_reply;
 mod read;
 
 pub use auth::{

@@ -4,12 +4,12 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use init_core::{Context, Publication, StepError};
 use serde_json::{Map, Value};
 
-use super::files::{FileOut, write_all};
-use crate::support::atomic::validate_mode;
+use crate::support::file_output::{DefaultMode, FileOutput};
 
 /// What to write where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,8 @@ pub(crate) struct SecretOutputs {
     plain_fields: Vec<String>,
     publish: Option<String>,
     outputs: Vec<Output>,
-    mode: u32,
+    /// The files' mode (`0o600` unless asked otherwise: the data is secret) and owner.
+    pub(crate) file: FileOutput,
 }
 
 /// What [`SecretOutputs::deliver`] did, for the step's log line.
@@ -52,13 +53,13 @@ pub(crate) struct Delivered {
 impl SecretOutputs {
     /// Every field, nothing published, no file, mode `0o600`.
     #[must_use]
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             fields: None,
             plain_fields: Vec::new(),
             publish: None,
             outputs: Vec::new(),
-            mode: 0o600,
+            file: FileOutput::default(),
         }
     }
 
@@ -107,13 +108,9 @@ impl SecretOutputs {
         self.outputs.push(Output::Env(path));
     }
 
-    pub(crate) fn mode(&mut self, mode: u32) {
-        self.mode = mode;
-    }
-
     /// Checks the configuration; `subject` names the secret in messages.
     pub(crate) fn validate(&self, subject: &str) -> Result<(), StepError> {
-        validate_mode(self.mode, subject)?;
+        self.file.validate(subject)?;
         if self.publish.is_none() && self.outputs.is_empty() {
             return Err(StepError::invalid(format!(
                 "{subject}: nothing to do: expected publish_secret, write_field, write_json or write_env"
@@ -199,8 +196,16 @@ impl SecretOutputs {
             &Value::Object(secret),
         );
         let files = self.files(&data, subject)?;
-        let written: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        write_all(subject, files).await?;
+        let mut written = Vec::new();
+        let swept = Arc::default();
+        for (path, bytes) in files {
+            (self.file)
+                .stage(subject, path, bytes, DefaultMode::Secret, &swept)
+                .await?
+                .commit(subject)
+                .await?;
+            written.push(path.display().to_string());
+        }
         let fields = data.len();
         if let Some(name) = &self.publish {
             ctx.publish_secret_except(name.clone(), Value::Object(data), &self.plain_fields);
@@ -211,7 +216,12 @@ impl SecretOutputs {
         })
     }
 
-    fn files(&self, data: &Map<String, Value>, subject: &str) -> Result<Vec<FileOut>, StepError> {
+    /// Every file to write, and its content.
+    fn files(
+        &self,
+        data: &Map<String, Value>,
+        subject: &str,
+    ) -> Result<Vec<(&PathBuf, Vec<u8>)>, StepError> {
         self.outputs
             .iter()
             .map(|output| {
@@ -229,11 +239,7 @@ impl SecretOutputs {
                     }
                     Output::Env(_) => env_file(data, subject)?.into_bytes(),
                 };
-                Ok(FileOut {
-                    path: output.path().clone(),
-                    bytes,
-                    mode: self.mode,
-                })
+                Ok((output.path(), bytes))
             })
             .collect()
     }

@@ -1,29 +1,18 @@
 //! `PkiIssue`: issues a certificate and private key from a PKI secrets engine role, writes them
 //! to files and publishes them.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use init_core::{Context, Publication, Step, StepError, ValidateContext, async_trait};
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::client::{ApiPath, VaultSession, string_list, validate_path};
-use super::files::{FileOut, write_all};
-use crate::support::atomic::{self, validate_mode};
-use crate::support::atomic_set::{self, SetFile};
-
-/// The keys of the public value [`PkiIssue::publish`] publishes (the private key is published
-/// on its own, as `<name>_key`).
-const PUBLISHED_KEYS: [&str; 5] = [
-    "certificate",
-    "issuing_ca",
-    "ca_chain",
-    "serial_number",
-    "expiration",
-];
+use super::client::{ApiPath, VaultSession, validate_path};
+use super::pki_files::PkiFiles;
+use super::pki_reply::{Issued, PUBLISHED_KEYS, rfc3339, seconds_between, string_field};
+use crate::support::file_output::file_output_setters;
 
 /// The longest `ttl` asked for: far past any role's `max_ttl`, well inside what Vault parses
 /// (Go's durations end at 292 years).
@@ -80,12 +69,8 @@ pub struct PkiIssue {
     alt_names: Vec<String>,
     ip_sans: Vec<String>,
     ttl: Option<Duration>,
-    certificate_file: Option<PathBuf>,
-    private_key_file: Option<PathBuf>,
-    ca_chain_file: Option<PathBuf>,
+    files: PkiFiles,
     publish: Option<String>,
-    mode: u32,
-    key_mode: u32,
 }
 
 impl PkiIssue {
@@ -95,6 +80,7 @@ impl PkiIssue {
     /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com").publish("tls");
     /// # let _ = issue;
     /// ```
+    #[must_use]
     pub fn new(role: impl Into<String>, common_name: impl Into<String>) -> Self {
         let role = role.into();
         Self {
@@ -105,12 +91,8 @@ impl PkiIssue {
             alt_names: Vec::new(),
             ip_sans: Vec::new(),
             ttl: None,
-            certificate_file: None,
-            private_key_file: None,
-            ca_chain_file: None,
+            files: PkiFiles::default(),
             publish: None,
-            mode: 0o644,
-            key_mode: 0o600,
         }
     }
 
@@ -183,7 +165,7 @@ impl PkiIssue {
     /// ```
     #[must_use]
     pub fn certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.certificate_file = Some(path.into());
+        self.files.certificate = Some(path.into());
         self
     }
 
@@ -198,7 +180,7 @@ impl PkiIssue {
     /// ```
     #[must_use]
     pub fn private_key_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.private_key_file = Some(path.into());
+        self.files.private_key = Some(path.into());
         self
     }
 
@@ -211,7 +193,7 @@ impl PkiIssue {
     /// ```
     #[must_use]
     pub fn ca_chain_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_chain_file = Some(path.into());
+        self.files.ca_chain = Some(path.into());
         self
     }
 
@@ -229,20 +211,6 @@ impl PkiIssue {
         self
     }
 
-    /// Sets the mode of the certificate and CA chain files (default `0o644`).
-    ///
-    /// ```
-    /// let issue = init_steps::vault::PkiIssue::new("web", "web.example.com")
-    ///     .ca_chain_file("/tls/ca.crt")
-    ///     .mode(0o640);
-    /// # let _ = issue;
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-
     /// Sets the mode of the private key file (default `0o600`).
     ///
     /// ```
@@ -254,7 +222,7 @@ impl PkiIssue {
     /// ```
     #[must_use]
     pub fn key_mode(mut self, mode: u32) -> Self {
-        self.key_mode = mode;
+        self.files.set_key_mode(mode);
         self
     }
 
@@ -281,29 +249,6 @@ impl PkiIssue {
     }
 }
 
-/// Writes the key, certificate and chain as one set when there is a key (validation put them
-/// in one directory): a reader never sees a new key beside an old certificate. A chain file
-/// alone is written on its own.
-async fn write_files(name: &str, files: Vec<FileOut>) -> Result<(), StepError> {
-    let dir = files
-        .first()
-        .map(|f| crate::support::text::parent_or_dot(&f.path).to_path_buf());
-    match dir {
-        Some(dir) if files.len() > 1 => {
-            let set: Vec<SetFile> = files
-                .into_iter()
-                .map(|f| SetFile {
-                    name: f.path.file_name().unwrap_or_default().to_owned(),
-                    bytes: f.bytes,
-                    mode: f.mode,
-                })
-                .collect();
-            atomic::off_thread(name, move || atomic_set::write_set(&dir, &set)).await
-        }
-        _ => write_all(name, files).await,
-    }
-}
-
 /// `vault-pki:<mount>/<role>`.
 fn step_name(mount: &str, role: &str) -> String {
     format!(
@@ -313,33 +258,14 @@ fn step_name(mount: &str, role: &str) -> String {
     )
 }
 
-/// A PEM text with exactly one final newline.
-fn pem_file(text: &str) -> Vec<u8> {
-    let mut out = text.trim_end().to_owned();
-    out.push('\n');
-    out.into_bytes()
-}
-
-/// `1735689600` → `2025-01-01T00:00:00Z` (proleptic Gregorian, UTC).
-fn rfc3339(unix: i64) -> String {
-    let (year, month, day, hour, minute, second) =
-        crate::support::civil_date::civil_from_unix(unix);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
-}
-
-/// `to - from` in seconds, saturating: Vault's `expiration` is any number a reply holds.
-fn seconds_between(from: i64, to: i64) -> i64 {
-    to.saturating_sub(from)
-}
-
-fn string_field<'a>(data: &'a Value, field: &str, subject: &str) -> Result<&'a str, StepError> {
-    data[field]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            StepError::permanent(format!("{subject}: vault's reply has no data.{field}"))
-        })
-}
+file_output_setters!(
+    PkiIssue,
+    files,
+    "vault::PkiIssue::new(\"web\", \"web.example.com\").certificate_file(\"/tls/tls.crt\").private_key_file(\"/tls/tls.key\")",
+    "the certificate and CA chain files",
+    "the certificate, key and CA chain files",
+    "`0o644`; the key file's is [`key_mode`](Self::key_mode), `0o600` by default."
+);
 
 #[async_trait]
 impl Step for PkiIssue {
@@ -393,47 +319,11 @@ impl Step for PkiIssue {
                 "{subject}: ttl = {ttl:?}: expected at most 100 years"
             )));
         }
-        validate_mode(self.mode, &subject)?;
-        validate_mode(self.key_mode, &subject)?;
-        if self.certificate_file.is_some() != self.private_key_file.is_some() {
-            return Err(StepError::invalid(format!(
-                "{subject}: expected both certificate_file and private_key_file (the key exists only \
-                 in Vault's reply, the certificate is useless without it)"
-            )));
-        }
-        let files: Vec<&PathBuf> = [
-            &self.certificate_file,
-            &self.private_key_file,
-            &self.ca_chain_file,
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if files.is_empty() && self.publish.is_none() {
+        self.files.validate(&subject)?;
+        if self.files.is_empty() && self.publish.is_none() {
             return Err(StepError::invalid(format!(
                 "{subject}: nothing to do: expected certificate_file and private_key_file, \
                  ca_chain_file or publish"
-            )));
-        }
-        let dirs: HashSet<_> = files.iter().map(|f| f.parent()).collect();
-        if self.private_key_file.is_some() && dirs.len() > 1 {
-            return Err(StepError::invalid(format!(
-                "{subject}: expected the certificate, key and chain files in one directory \
-                 (they are replaced together, through a ..data symlink)"
-            )));
-        }
-        if files.iter().any(|f| {
-            f.file_name()
-                .is_none_or(|n| n.as_encoded_bytes().starts_with(b".."))
-        }) {
-            return Err(StepError::invalid(format!(
-                "{subject}: expected file names that do not start with \"..\" (kept for the \
-                 replaced-together set)"
-            )));
-        }
-        if files.iter().collect::<HashSet<_>>().len() != files.len() {
-            return Err(StepError::invalid(format!(
-                "{subject}: expected a different file for the certificate, the key and the chain"
             )));
         }
         if self.publish.as_deref().is_some_and(|n| n.trim().is_empty()) {
@@ -456,67 +346,24 @@ impl Step for PkiIssue {
         let private_key = string_field(data, "private_key", &subject)?;
         ctx.register_secret(private_key);
         reply.log_warnings(&subject);
-        let certificate = string_field(data, "certificate", &subject)?;
-        let issuing_ca = data["issuing_ca"].as_str().unwrap_or_default();
-        let ca_chain = string_list(&data["ca_chain"]);
-        let chain = if ca_chain.is_empty() {
-            issuing_ca.to_owned()
-        } else {
-            ca_chain
-                .iter()
-                .map(|c| c.trim_end())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let serial = data["serial_number"].as_str().unwrap_or_default();
-        let expiration = data["expiration"].as_i64();
-
-        let mut files = Vec::new();
-        if let Some(path) = &self.private_key_file {
-            files.push(FileOut {
-                path: path.clone(),
-                bytes: pem_file(private_key),
-                mode: self.key_mode,
-            });
+        let issued = Issued::parse(data, &subject)?;
+        if let Some(path) = self
+            .files
+            .ca_chain
+            .as_ref()
+            .filter(|_| issued.chain.is_empty())
+        {
+            return Err(StepError::permanent(format!(
+                "{subject}: vault's reply has no issuing_ca or ca_chain to write to {}",
+                path.display()
+            )));
         }
-        if let Some(path) = &self.certificate_file {
-            files.push(FileOut {
-                path: path.clone(),
-                bytes: pem_file(certificate),
-                mode: self.mode,
-            });
-        }
-        if let Some(path) = &self.ca_chain_file {
-            if chain.is_empty() {
-                return Err(StepError::permanent(format!(
-                    "{subject}: vault's reply has no issuing_ca or ca_chain to write to {}",
-                    path.display()
-                )));
-            }
-            files.push(FileOut {
-                path: path.clone(),
-                bytes: pem_file(&chain),
-                mode: self.mode,
-            });
-        }
-        let written: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        write_files(&self.name, files).await?;
-
+        let written = (self.files)
+            .write(&self.name, private_key, issued.certificate, &issued.chain)
+            .await?;
+        let (serial, expiration) = (issued.serial, issued.expiration);
         if let Some(name) = &self.publish {
-            // In the order of `PUBLISHED_KEYS`, which the step declares it publishes.
-            let values: [Value; 5] = [
-                certificate.into(),
-                issuing_ca.into(),
-                ca_chain.into(),
-                serial.into(),
-                expiration.into(),
-            ];
-            let public: Map<String, Value> = PUBLISHED_KEYS
-                .iter()
-                .map(|key| (*key).to_owned())
-                .zip(values)
-                .collect();
-            ctx.publish(name.clone(), Value::Object(public));
+            ctx.publish(name.clone(), issued.public());
             ctx.publish_secret(format!("{name}_key"), private_key);
         }
         let now = SystemTime::now()
@@ -538,23 +385,6 @@ impl Step for PkiIssue {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_unix_times_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_735_689_600), "2025-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_827_696), "2000-02-29T12:34:56Z");
-    }
-
-    #[test]
-    fn any_expiration_in_a_reply_formats_and_subtracts_without_overflow() {
-        for expiration in [i64::MIN, -1, i64::MAX] {
-            assert!(!rfc3339(expiration).is_empty());
-        }
-        assert_eq!(seconds_between(1_000, i64::MIN), i64::MIN);
-        assert_eq!(seconds_between(-1_000, i64::MAX), i64::MAX);
-        assert_eq!(seconds_between(1_000, 4_600), 3_600);
-    }
 
     #[test]
     fn a_ttl_beyond_100_years_is_invalid() {

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::client::{ApiPath, VaultSession, validate_path};
 use super::output::SecretOutputs;
+use crate::support::file_output::file_output_setters;
 
 /// The leases the plan's Vault reads hold, in the order they were taken. A lease lives only as
 /// long as the token that created it: [`VaultRevoke`](super::VaultRevoke) reads this and leaves
@@ -205,24 +206,19 @@ impl VaultRead {
         self
     }
 
-    /// Sets the mode of the files written (default `0o600`).
-    ///
-    /// ```
-    /// let read = init_steps::vault::VaultRead::new("database/creds/orders")
-    ///     .write_json("/secrets/pg.json")
-    ///     .mode(0o640);
-    /// # let _ = read;
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.out.mode(mode);
-        self
-    }
-
     fn subject(&self) -> &str {
         self.path.trim_matches('/')
     }
 }
+
+file_output_setters!(
+    VaultRead,
+    out.file,
+    "vault::VaultRead::new(\"database/creds/orders\").write_json(\"/secrets/pg.json\")",
+    "the files written",
+    "the files written",
+    "`0o600` (the data is secret)."
+);
 
 #[async_trait]
 impl Step for VaultRead {

@@ -12,7 +12,7 @@ use super::archive_error;
 use super::member::for_each_member;
 use super::path::{Kind, check_entry};
 use super::tree::Tree;
-use crate::support::atomic::{self, WriteOptions};
+use crate::support::atomic::{self, SweptDirs, WriteOptions};
 
 /// What the extraction created, to remove again when it fails.
 #[derive(Default)]
@@ -63,6 +63,8 @@ pub(super) fn extract(
     journal: &mut Journal,
 ) -> Result<(), StepError> {
     let mut dirs = Vec::new();
+    // One sweep of abandoned temp files per directory for the whole archive.
+    let swept = SweptDirs::default();
     for_each_member(archive, max, shown, |entry, member| {
         let bad = |e: io::Error| archive_error(shown, StepError::from_error(e));
         let (path, kind) = check_entry(entry.header(), &member, &tree.nodes, shown)?;
@@ -90,7 +92,7 @@ pub(super) fn extract(
                     mode: Some(mode),
                     owner,
                 };
-                atomic::write_atomic_with(&target, options, |file| {
+                atomic::write_atomic_with(&target, options, &swept, |file| {
                     io::copy(entry, file).map(drop)
                 })?;
             }
