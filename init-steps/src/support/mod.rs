@@ -5,7 +5,10 @@
 //! | [`atomic`] | a file replaced whole or not at all (temp file, fsync, rename), swept temp files | every family that writes files |
 //! | [`atomic_set`] | several files replaced as one (a certificate with its key) | `vault` |
 //! | [`civil_date`] | a Unix time as a calendar date, for messages | `vault` |
-//! | [`db_settings`] | passwords, credential sources, `host:port` and URL parts of a database | `postgres`, `mysql` |
+//! | [`db_builder`] | the constructors and connection setters of an SQL database step (a macro) | `postgres`, `mysql` |
+//! | [`db_check`] | an SQL wait step's checks (`SELECT 1`, a table, a query) | `postgres`, `mysql` |
+//! | [`db_connect`] | where an SQL database step connects and as whom, for each dialect | `postgres`, `mysql` |
+//! | [`db_settings`] | passwords, credential sources, `host:port` and URL parts of a database, TLS and timeout checks | `postgres`, `mysql`, `redis` |
 //! | [`db_tls`] | TLS modes and rustls configuration for database connections | `postgres`, `mysql`, `redis` |
 //! | [`hex`] | lowercase hex of a digest | `template`, `download` |
 //! | [`http_client`] | the HTTP client, its failures and status errors | `http`, `vault`, `download` |
@@ -20,6 +23,14 @@ pub(crate) mod atomic_set;
 #[cfg(feature = "vault")]
 pub(crate) mod civil_date;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod db_builder;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod db_check;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod db_connect;
+// A redis-only build uses its credentials and checks, not its addresses and URL parts.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) mod db_settings;
 // A mysql-only build uses part of it (mysql_async makes its own rustls configuration).
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
