@@ -77,7 +77,8 @@ pub(crate) enum Origin {
     Url(Box<Result<UrlParts, String>>),
     /// The URL is in this environment variable.
     UrlEnv(String),
-    /// The dialect's [`EnvVars`] (only offered by a dialect that has them).
+    /// The dialect's [`EnvVars`] (only offered by a dialect that has them: PostgreSQL).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Env,
 }
 
