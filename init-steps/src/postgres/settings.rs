@@ -4,12 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[cfg(doc)]
-use crate::support::db_builder::sql_builder;
 use crate::support::db_connect::{Dialect, EnvVars, UrlParts};
 
 /// Implements the constructors and connection setters of PostgreSQL step `$step` with
-/// PostgreSQL's URL, port, variables and TLS parameters ([`sql_builder!`]); the `checks`
+/// PostgreSQL's URL, port, variables and TLS parameters
+/// ([`sql_builder!`](crate::support::db_builder::sql_builder)); the `checks`
 /// section adds a wait step's checks.
 macro_rules! postgres_builder {
     ($step:ident, $kind:literal, $verb:literal $(, checks $checks:tt)?) => {
