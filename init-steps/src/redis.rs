@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use init_core::{
-    Context, Policy, Publication, Reference, Step, StepError, ValidateContext, ValuePath,
-    async_trait,
+    Context, Policy, Publication, Reference, Step, StepError, ValidateContext, async_trait,
 };
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::support::db_credentials::credential_setters;
 use crate::support::db_settings::{Source, check_transport, connection_reads, lookup};
 pub use crate::support::db_tls::TlsMode;
 use crate::support::db_tls::{self, classify_io};
@@ -70,6 +70,11 @@ pub struct RedisWait {
     connect_timeout: Duration,
 }
 
+credential_setters! {
+    RedisWait in redis, "cache:6379", "Logs in as ACL user `user` (`AUTH user password`, which needs a password) instead of `default`";
+    user: user, password: password, value "redis", env "REDIS_PASSWORD";
+}
+
 impl RedisWait {
     /// Waits for the server at `host:port` (checked by [`validate`](Step::validate)).
     ///
@@ -89,65 +94,6 @@ impl RedisWait {
             ca_file: None,
             connect_timeout: Duration::from_secs(3),
         }
-    }
-
-    /// Logs in as ACL user `user` (`AUTH user password`) instead of `default`; it needs a
-    /// password.
-    ///
-    /// ```
-    /// use init_core::{Step, ValidateContext};
-    /// let wait = init_steps::redis::RedisWait::new("cache:6379").user("orders");
-    /// let err = wait.validate(&ValidateContext::with_env([("HOME", "/")])).unwrap_err();
-    /// assert_eq!(err.to_string(), "redis cache:6379: an ACL user needs a password");
-    /// ```
-    #[must_use]
-    pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.user = Some(Source::Literal(user.into()));
-        self
-    }
-
-    /// The ACL user from a published value, a [`ValuePath`] such as `redis.username` (declared
-    /// as a read, so [`Plan::validate`](init_core::Plan::validate) checks an earlier step
-    /// publishes it).
-    ///
-    /// ```
-    /// use init_core::Step;
-    /// let wait = init_steps::redis::RedisWait::new("cache:6379").user_from_value("redis.username");
-    /// assert_eq!(wait.reads()[0].to_string(), "values.redis.username");
-    /// ```
-    #[must_use]
-    pub fn user_from_value(mut self, path: impl Into<ValuePath>) -> Self {
-        self.user = Some(Source::Value(path.into()));
-        self
-    }
-
-    /// The password from environment variable `var` (checked at validation; registered as a
-    /// secret when the step runs).
-    ///
-    /// ```
-    /// use init_core::Step;
-    /// let wait = init_steps::redis::RedisWait::new("cache:6379").password_from_env("REDIS_PASSWORD");
-    /// assert_eq!(wait.reads()[0].to_string(), "env.REDIS_PASSWORD");
-    /// ```
-    #[must_use]
-    pub fn password_from_env(mut self, var: impl Into<String>) -> Self {
-        self.password = Some(Source::Env(var.into()));
-        self
-    }
-
-    /// The password from a published value, a [`ValuePath`] such as `redis.password` (declared
-    /// as a read, so [`Plan::validate`](init_core::Plan::validate) checks an earlier step
-    /// publishes it).
-    ///
-    /// ```
-    /// use init_core::Step;
-    /// let wait = init_steps::redis::RedisWait::new("cache:6379").password_from_value("redis.password");
-    /// assert_eq!(wait.reads()[0].to_string(), "values.redis.password");
-    /// ```
-    #[must_use]
-    pub fn password_from_value(mut self, path: impl Into<ValuePath>) -> Self {
-        self.password = Some(Source::Value(path.into()));
-        self
     }
 
     /// Also waits until `key` exists (`EXISTS key` answers 1).

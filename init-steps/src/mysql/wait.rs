@@ -8,7 +8,7 @@ use super::classify::classify;
 use super::session;
 use super::settings::Mysql;
 use crate::support::db_builder::sql_builder;
-use crate::support::db_check::{Check, CheckClient, run_checks, validate_query};
+use crate::support::db_check::{Check, CheckClient, run_checks, validate_checks};
 use crate::support::db_connect::ConnectSpec;
 
 /// Waits until MySQL or MariaDB accepts a login and answers a check: `SELECT 1` by default, or
@@ -198,23 +198,17 @@ impl Step for MysqlWait {
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         let settings = self.spec.resolve_env(&self.name, &|key| cx.env(key))?;
-        for check in &self.checks {
-            match check {
-                Check::TableExists(table) => {
-                    let (schema, _) = split_table(table).map_err(|m| {
-                        StepError::invalid(format!("{}: table {table:?}: {m}", self.name))
-                    })?;
-                    if schema.is_none() && settings.database.is_none() {
-                        return Err(StepError::invalid(format!(
-                            "{}: table {table:?}: expected database.table, or a database to log in to",
-                            self.name
-                        )));
-                    }
-                }
-                Check::QueryReturnsRow(sql) => validate_query(&self.name, sql)?,
+        validate_checks(&self.name, &self.checks, |table| {
+            let (schema, _) = split_table(table)
+                .map_err(|m| StepError::invalid(format!("{}: table {table:?}: {m}", self.name)))?;
+            if schema.is_none() && settings.database.is_none() {
+                return Err(StepError::invalid(format!(
+                    "{}: table {table:?}: expected database.table, or a database to log in to",
+                    self.name
+                )));
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn policy(&self) -> Policy {

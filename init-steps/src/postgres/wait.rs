@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use super::classify::classify;
 use super::session;
 use super::settings::{Postgres, postgres_builder};
-use crate::support::db_check::{Check, CheckClient, run_checks, validate_query};
+use crate::support::db_check::{Check, CheckClient, run_checks, validate_checks};
 use crate::support::db_connect::ConnectSpec;
 
 /// Waits until PostgreSQL accepts a login and answers a check: `SELECT 1` by default, or "this
@@ -148,19 +148,15 @@ impl Step for PostgresWait {
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.spec.resolve_env(&self.name, &|key| cx.env(key))?;
-        for check in &self.checks {
-            match check {
-                Check::TableExists(table) if table.trim().is_empty() => {
-                    return Err(StepError::invalid(format!(
-                        "{}: empty table name: expected a table such as public.orders",
-                        self.name
-                    )));
-                }
-                Check::TableExists(_) => {}
-                Check::QueryReturnsRow(sql) => validate_query(&self.name, sql)?,
+        validate_checks(&self.name, &self.checks, |table| {
+            if table.trim().is_empty() {
+                return Err(StepError::invalid(format!(
+                    "{}: empty table name: expected a table such as public.orders",
+                    self.name
+                )));
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn policy(&self) -> Policy {

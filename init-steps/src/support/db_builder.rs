@@ -3,7 +3,8 @@
 //! and a `with_spec(name, spec)` constructor, and [`sql_builder!`] gives it the same builder
 //! API, with docs and examples that name the step's own module, URL scheme and port.
 
-/// Implements `new`, `url`, `url_from_env`, `from_env` (when a `from_env` doc is given) and the
+/// Implements `new`, `url`, `url_from_env`, `from_env` (when a `from_env` doc is given), the
+/// credential setters ([`credential_setters!`](super::db_credentials::credential_setters)) and the
 /// connection setters for `step` (of module `module`, connecting with `dialect`), whose default
 /// name is `"<kind> <server>"`; `verb` starts the constructors' docs, `url` and `example` (a
 /// URL with password `s3cret-pass`, the name it gives, its scheme) document `url`, the rest
@@ -107,66 +108,6 @@ macro_rules! sql_builder {
                 self
             }
 
-            /// The user to log in as (a name given in code: nothing to read).
-            ///
-            /// ```
-            /// use init_core::Step;
-            #[doc = concat!("let step = init_steps::", stringify!($module), "::", stringify!($step), "::new(\"db\").user(\"orders_app\");")]
-            /// assert!(step.reads().is_empty());
-            /// ```
-            #[must_use]
-            pub fn user(mut self, user: impl Into<String>) -> Self {
-                self.spec.user = Some($crate::support::db_settings::Source::Literal(user.into()));
-                self
-            }
-
-            /// The user name from a published value, a [`ValuePath`](init_core::ValuePath) such
-            /// as `db.username` (declared as a read, so
-            /// [`Plan::validate`](init_core::Plan::validate) checks an earlier step publishes it).
-            ///
-            /// ```
-            /// use init_core::Step;
-            #[doc = concat!("let step = init_steps::", stringify!($module), "::", stringify!($step), "::new(\"db\").user_from_value(\"db.username\");")]
-            /// assert_eq!(step.reads()[0].to_string(), "values.db.username");
-            /// ```
-            #[must_use]
-            pub fn user_from_value(mut self, path: impl Into<::init_core::ValuePath>) -> Self {
-                self.spec.user = Some($crate::support::db_settings::Source::Value(path.into()));
-                self
-            }
-
-            /// The password from a published value, a [`ValuePath`](init_core::ValuePath) such
-            /// as `db.password` (a secret published by [`KvRead`](crate::vault::KvRead), say;
-            /// declared as a read, so [`Plan::validate`](init_core::Plan::validate) checks an
-            /// earlier step publishes it).
-            ///
-            /// ```
-            /// use init_core::Step;
-            #[doc = concat!("let step = init_steps::", stringify!($module), "::", stringify!($step), "::new(\"db\").password_from_value(\"db.password\");")]
-            /// assert_eq!(step.reads()[0].to_string(), "values.db.password");
-            /// ```
-            #[must_use]
-            pub fn password_from_value(mut self, path: impl Into<::init_core::ValuePath>) -> Self {
-                self.spec.password = Some($crate::support::db_settings::Source::Value(path.into()));
-                self
-            }
-
-            /// The password from environment variable `var` (checked at validation; registered
-            /// as a secret when the step runs).
-            ///
-            /// ```
-            /// use init_core::{Step, ValidateContext};
-            #[doc = concat!("let step = init_steps::", stringify!($module), "::", stringify!($step), "::new(\"db\").password_from_env(\"ORDERS_DB_PASSWORD\");")]
-            /// assert_eq!(step.reads()[0].to_string(), "env.ORDERS_DB_PASSWORD");
-            /// let unset = step.validate(&ValidateContext::with_env([("HOME", "/")])).unwrap_err();
-            /// assert!(unset.to_string().ends_with("environment variable ORDERS_DB_PASSWORD is not set"));
-            /// ```
-            #[must_use]
-            pub fn password_from_env(mut self, var: impl Into<String>) -> Self {
-                self.spec.password = Some($crate::support::db_settings::Source::Env(var.into()));
-                self
-            }
-
             #[doc = concat!("Whether and how to use TLS (overrides ", $tls_overrides, ").")]
             ///
             /// ```
@@ -266,6 +207,11 @@ macro_rules! sql_builder {
                 self
             }
             )?
+        }
+
+        $crate::support::db_credentials::credential_setters! {
+            $step in $module, "db", "The user to log in as";
+            user: spec.user, password: spec.password, value "db", env "ORDERS_DB_PASSWORD";
         }
     };
 }

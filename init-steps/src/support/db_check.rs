@@ -67,12 +67,23 @@ pub(crate) async fn run_checks(
     Ok(())
 }
 
-/// Refuses an empty check query of the step named `what`.
-pub(crate) fn validate_query(what: &str, sql: &str) -> Result<(), StepError> {
-    if sql.trim().is_empty() {
-        return Err(StepError::invalid(format!(
-            "{what}: empty check query: expected one SQL statement"
-        )));
+/// Validates `checks` of the step named `what`: each table name with the dialect's `table`
+/// check, and no empty check query.
+pub(crate) fn validate_checks(
+    what: &str,
+    checks: &[Check],
+    table: impl Fn(&str) -> Result<(), StepError>,
+) -> Result<(), StepError> {
+    for check in checks {
+        match check {
+            Check::TableExists(name) => table(name)?,
+            Check::QueryReturnsRow(sql) if sql.trim().is_empty() => {
+                return Err(StepError::invalid(format!(
+                    "{what}: empty check query: expected one SQL statement"
+                )));
+            }
+            Check::QueryReturnsRow(_) => {}
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! | [`civil_date`] | a Unix time as a calendar date, for messages | `vault` |
 //! | [`db_builder`] | the constructors and connection setters of an SQL database step (a macro) | `postgres`, `mysql` |
 //! | [`db_check`] | an SQL wait step's checks (`SELECT 1`, a table, a query) | `postgres`, `mysql` |
+//! | [`db_credentials`] | the credential setters of a database step (a macro) | `postgres`, `mysql`, `redis` |
 //! | [`db_connect`] | where an SQL database step connects and as whom, for each dialect | `postgres`, `mysql` |
 //! | [`db_settings`] | passwords, credential sources, `host:port` and URL parts of a database, TLS and timeout checks | `postgres`, `mysql`, `redis` |
 //! | [`db_tls`] | TLS modes and rustls configuration for database connections | `postgres`, `mysql`, `redis` |
@@ -28,6 +29,8 @@ pub(crate) mod db_builder;
 pub(crate) mod db_check;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) mod db_connect;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+pub(crate) mod db_credentials;
 // A redis-only build uses its credentials and checks, not its addresses and URL parts.
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
