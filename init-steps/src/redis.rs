@@ -8,24 +8,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use init_core::{
-    Context, Policy, Publication, Reference, Step, StepError, ValidateContext, ValuePath,
-    async_trait,
+    Context, Policy, Publication, Reference, Step, StepError, ValidateContext, async_trait,
 };
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::support::db_credentials::credential_setters;
+use crate::support::db_settings::{Source, check_transport, connection_reads, lookup};
 pub use crate::support::db_tls::TlsMode;
-use crate::support::db_tls::{self, find_tls_error};
+use crate::support::db_tls::{self, classify_io};
 
 /// The longest reply line read (a `PING` or `EXISTS` answer is a few bytes).
 const MAX_LINE: usize = 64 * 1024;
 
 /// Waits until Redis accepts a login, answers `PING` with `PONG` and, when asked, holds a key.
 ///
-/// Authenticates with `AUTH password` or, with [`user`](Self::user), `AUTH user password` (an
-/// ACL user); the password comes from the environment or a published value and is registered
-/// as a secret.
+/// Authenticates with `AUTH password` or, with [`user`](Self::user) or
+/// [`user_from_value`](Self::user_from_value), `AUTH user password` (an ACL user); the password
+/// comes from the environment or a published value (declared as reads, as the SQL database
+/// steps do) and is registered as a secret.
 ///
 /// # Errors and cadence
 ///
@@ -60,18 +62,17 @@ const MAX_LINE: usize = 64 * 1024;
 pub struct RedisWait {
     name: String,
     address: String,
-    user: Option<String>,
-    password: Option<PasswordSource>,
+    user: Option<Source>,
+    password: Option<Source>,
     key: Option<String>,
     tls: TlsMode,
     ca_file: Option<PathBuf>,
     connect_timeout: Duration,
 }
 
-#[derive(Debug)]
-enum PasswordSource {
-    Env(String),
-    Value(ValuePath),
+credential_setters! {
+    RedisWait in redis, "cache:6379", "Logs in as ACL user `user` (`AUTH user password`, which needs a password) instead of `default`";
+    user: user, password: password, value "redis", env "REDIS_PASSWORD";
 }
 
 impl RedisWait {
@@ -93,41 +94,6 @@ impl RedisWait {
             ca_file: None,
             connect_timeout: Duration::from_secs(3),
         }
-    }
-
-    /// Logs in as ACL user `user` (`AUTH user password`) instead of `default`.
-    ///
-    /// ```
-    /// let wait = init_steps::redis::RedisWait::new("cache:6379").user("orders");
-    /// ```
-    #[must_use]
-    pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.user = Some(user.into());
-        self
-    }
-
-    /// The password from environment variable `var` (checked at validation).
-    ///
-    /// ```
-    /// let wait = init_steps::redis::RedisWait::new("cache:6379").password_from_env("REDIS_PASSWORD");
-    /// ```
-    #[must_use]
-    pub fn password_from_env(mut self, var: impl Into<String>) -> Self {
-        self.password = Some(PasswordSource::Env(var.into()));
-        self
-    }
-
-    /// The password from a published value, a [`ValuePath`] such as `redis.password` (declared
-    /// as a read, so [`Plan::validate`](init_core::Plan::validate) checks an earlier step
-    /// publishes it).
-    ///
-    /// ```
-    /// let wait = init_steps::redis::RedisWait::new("cache:6379").password_from_value("redis.password");
-    /// ```
-    #[must_use]
-    pub fn password_from_value(mut self, path: impl Into<ValuePath>) -> Self {
-        self.password = Some(PasswordSource::Value(path.into()));
-        self
     }
 
     /// Also waits until `key` exists (`EXISTS key` answers 1).
@@ -195,36 +161,36 @@ impl RedisWait {
         }
     }
 
-    fn password(&self, ctx: &Context) -> Result<Option<String>, StepError> {
-        let password = match &self.password {
-            None => return Ok(None),
-            Some(PasswordSource::Env(var)) => ctx.env(var).ok_or_else(|| {
-                StepError::permanent(format!(
-                    "{}: environment variable {var} is not set",
-                    self.name
-                ))
-            })?,
-            Some(PasswordSource::Value(path)) => {
-                path.text(ctx).map_err(|e| e.context(&self.name))?
-            }
-        };
-        ctx.register_secret(&password);
-        Ok(Some(password))
+    /// The arguments of `AUTH` (`[user] password`; empty: no `AUTH`), from the environment
+    /// alone at validation (`ctx` `None`: a published value is not known yet) or for one
+    /// attempt, which registers the password as a secret.
+    fn credentials(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        ctx: Option<&Context>,
+    ) -> Result<Vec<String>, StepError> {
+        let mut auth = Vec::new();
+        for source in [&self.user, &self.password].into_iter().flatten() {
+            auth.extend(lookup(&self.name, source, env, ctx)?);
+        }
+        if let (Some(ctx), Some(password)) = (ctx, auth.last()) {
+            ctx.register_secret(password);
+        }
+        Ok(auth)
     }
 
     async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         stream: S,
-        password: Option<String>,
+        auth: Vec<String>,
     ) -> Result<(), StepError> {
         let mut conn = BufReader::new(stream);
-        if let Some(password) = password {
-            let mut auth = vec!["AUTH"];
-            if let Some(user) = &self.user {
-                auth.push(user);
-            }
-            auth.push(&password);
-            self.expect(&mut conn, &auth, "+OK").await?;
+        if !auth.is_empty() {
+            let args: Vec<&str> = ["AUTH"]
+                .into_iter()
+                .chain(auth.iter().map(String::as_str))
+                .collect();
+            self.expect(&mut conn, &args, "+OK").await?;
         }
         self.expect(&mut conn, &["PING"], "+PONG").await?;
         if let Some(key) = &self.key {
@@ -306,23 +272,6 @@ fn classify_reply(what: &str, command: &str, error: &str) -> StepError {
     }
 }
 
-fn classify_io(what: &str, error: io::Error) -> StepError {
-    if error
-        .get_ref()
-        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        || find_tls_error(&error).is_some()
-    {
-        return StepError::permanent(what).with_source(error);
-    }
-    let refused = error.kind() == io::ErrorKind::ConnectionRefused;
-    let step = StepError::transient(what).with_source(error);
-    if refused {
-        step.with_wait_cadence()
-    } else {
-        step
-    }
-}
-
 #[async_trait]
 impl Step for RedisWait {
     fn name(&self) -> &str {
@@ -333,51 +282,23 @@ impl Step for RedisWait {
         Some(Vec::new())
     }
 
-    /// The password's published value, or its environment variable (guarded: `validate`
-    /// checks it is set and names the step; declared for the dry run).
+    /// The user's and password's published values, or their environment variables (guarded:
+    /// `validate` checks them and names the step; declared for the dry run).
     fn reads(&self) -> Vec<Reference> {
-        match &self.password {
-            Some(PasswordSource::Value(path)) if path.check().is_ok() => {
-                vec![path.reference("password")]
-            }
-            Some(PasswordSource::Env(var)) => vec![Reference::env(var).at("password").guarded()],
-            _ => Vec::new(),
-        }
+        connection_reads(None, self.user.as_ref(), self.password.as_ref())
     }
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.host_port()?;
-        if let Some(PasswordSource::Env(var)) = &self.password
-            && cx.env(var).is_none()
-        {
-            return Err(StepError::invalid(format!(
-                "{}: environment variable {var} is not set",
-                self.name
-            )));
-        }
-        if let Some(PasswordSource::Value(path)) = &self.password {
-            path.check().map_err(|e| e.context(&self.name))?;
-        }
+        self.credentials(&|key| cx.env(key), None)?;
         if self.user.is_some() && self.password.is_none() {
             return Err(StepError::invalid(format!(
                 "{}: an ACL user needs a password",
                 self.name
             )));
         }
-        if self.ca_file.is_some() && self.tls != TlsMode::VerifyFull {
-            return Err(StepError::invalid(format!(
-                "{}: a ca file needs tls mode verify-full, not {}",
-                self.name,
-                self.tls.as_str()
-            )));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(StepError::invalid(format!(
-                "{}: connect timeout 0s: expected a duration greater than zero",
-                self.name
-            )));
-        }
-        Ok(())
+        check_transport(self.tls, self.ca_file.is_some(), self.connect_timeout)
+            .map_err(|m| StepError::invalid(format!("{}: {m}", self.name)))
     }
 
     fn policy(&self) -> Policy {
@@ -388,7 +309,9 @@ impl Step for RedisWait {
         let (host, port) = self
             .host_port()
             .map_err(|e| StepError::permanent(e.message().to_owned()))?;
-        let password = self.password(ctx)?;
+        let auth = self
+            .credentials(&|key| ctx.env(key), Some(ctx))
+            .map_err(|e| StepError::permanent(e.message().to_owned()))?;
         let tls = db_tls::client_config(&self.name, self.tls, self.ca_file.as_deref())?;
         let connect = async {
             let tcp = TcpStream::connect((host, port))
@@ -409,8 +332,8 @@ impl Step for RedisWait {
                 ))
             })??;
         match stream {
-            Stream::Plain(tcp) => self.session(tcp, password).await,
-            Stream::Tls(tls) => self.session(tls, password).await,
+            Stream::Plain(tcp) => self.session(tcp, auth).await,
+            Stream::Tls(tls) => self.session(tls, auth).await,
         }
     }
 }

@@ -5,12 +5,10 @@
 //! server answered, by what the socket or TLS said (the client library's 2002/2003, "can't
 //! connect", <https://dev.mysql.com/doc/mysql-errors/8.0/en/client-error-reference.html>).
 
-use std::io;
-
 use init_core::StepError;
 use mysql_async::{DriverError, IoError};
 
-use crate::support::db_tls::find_tls_error;
+use crate::support::db_tls::classify_io;
 
 /// How an error code is met again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,23 +80,10 @@ pub(crate) fn classify(
     }
 }
 
-/// A socket error: a refused connection (the client library's 2003) is polled at the wait
-/// cadence, a TLS failure inside it is permanent, the rest back off.
-fn classify_io(what: &str, error: io::Error) -> StepError {
-    if find_tls_error(&error).is_some() {
-        return StepError::permanent(format!("{what}: tls")).with_source(error);
-    }
-    let refused = error.kind() == io::ErrorKind::ConnectionRefused;
-    let step = StepError::transient(what).with_source(error);
-    if refused {
-        step.with_wait_cadence()
-    } else {
-        step
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
 
     #[test]

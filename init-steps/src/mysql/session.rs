@@ -5,7 +5,7 @@ use init_core::StepError;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 
 use super::classify::classify;
-use super::settings::Settings;
+use crate::support::db_connect::Settings;
 use crate::support::db_tls::{self, TlsMode};
 
 /// The largest packet the session accepts: given, so that the login does not ask the server

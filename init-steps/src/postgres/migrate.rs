@@ -5,20 +5,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use init_core::{
-    Context, ErrorClass, Policy, Reference, Step, StepError, ValidateContext, ValuePath,
-    async_trait,
+    Context, ErrorClass, Policy, Reference, Step, StepError, ValidateContext, async_trait,
 };
 use refinery_core::error::Kind;
 use refinery_core::{Migration, Runner};
 use tokio_postgres::Client;
 
-use super::TlsMode;
 use super::classify::{classify, sqlstate_class};
-use super::connection::connection_builder;
 use super::migrations::Source as Migrations;
 use super::session;
-use super::settings::{ConnectSpec, DEFAULT_PORT, Origin, UrlParts};
-use crate::support::db_settings::{Source, parse_address};
+use super::settings::{Postgres, postgres_builder};
+use crate::support::db_connect::ConnectSpec;
 
 /// refinery's history table when none is given.
 const DEFAULT_HISTORY_TABLE: &str = "refinery_schema_history";
@@ -107,7 +104,7 @@ const LOCK_SQL: &str = "SELECT pg_advisory_lock(('x' || substr(md5($1), 1, 16)):
 #[derive(Debug)]
 pub struct PostgresMigrate {
     name: String,
-    spec: ConnectSpec,
+    spec: ConnectSpec<Postgres>,
     migrations: Option<Migrations>,
     configured_twice: bool,
     history_table: String,
@@ -115,13 +112,12 @@ pub struct PostgresMigrate {
     statement_timeout: Option<Duration>,
 }
 
-connection_builder!(PostgresMigrate, "migrate postgres", "Migrates");
+postgres_builder!(PostgresMigrate, "migrate postgres", "Migrates");
 
 impl PostgresMigrate {
-    fn with_origin(origin: Origin) -> Self {
-        let spec = ConnectSpec::new(origin);
+    fn with_spec(name: String, spec: ConnectSpec<Postgres>) -> Self {
         Self {
-            name: format!("migrate postgres {}", spec.display()),
+            name,
             spec,
             migrations: None,
             configured_twice: false,

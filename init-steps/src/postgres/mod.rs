@@ -3,7 +3,6 @@
 //! tokio-postgres speaks the protocol; TLS is rustls with the ring provider (no OpenSSL).
 
 mod classify;
-mod connection;
 #[cfg(feature = "postgres-migrate")]
 mod migrate;
 #[cfg(feature = "postgres-migrate")]

@@ -19,7 +19,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 use tokio_postgres::{Client, Config, Connection, Socket};
 
 use super::classify::classify;
-use super::settings::Settings;
+use crate::support::db_connect::Settings;
 use crate::support::db_tls::{self, TlsMode};
 
 /// How long a finished session may take to say goodbye (a `Terminate` message) before its
@@ -44,13 +44,15 @@ pub(crate) async fn connect(
         .host(&settings.host)
         .port(settings.port)
         .user(&settings.user)
-        .dbname(&settings.database)
         .application_name("initkit")
         .connect_timeout(settings.connect_timeout)
         .ssl_mode(match settings.tls {
             TlsMode::Disable => SslMode::Disable,
             TlsMode::Require | TlsMode::VerifyFull => SslMode::Require,
         });
+    if let Some(database) = &settings.database {
+        config.dbname(database);
+    }
     if let Some(password) = &settings.password {
         config.password(password.0.as_bytes());
     }

@@ -1,20 +1,15 @@
 //! `PostgresWait`: waits until PostgreSQL accepts a login and answers a check.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use init_core::{
-    Context, Policy, Publication, Reference, Step, StepError, ValidateContext, ValuePath,
-    async_trait,
+    Context, Policy, Publication, Reference, Step, StepError, ValidateContext, async_trait,
 };
 use tokio_postgres::Client;
 
-use super::TlsMode;
 use super::classify::classify;
-use super::connection::connection_builder;
 use super::session;
-use super::settings::{ConnectSpec, DEFAULT_PORT, Origin, UrlParts};
-use crate::support::db_settings::{Source, parse_address};
+use super::settings::{Postgres, postgres_builder};
+use crate::support::db_check::{Check, CheckClient, run_checks, validate_checks};
+use crate::support::db_connect::ConnectSpec;
 
 /// Waits until PostgreSQL accepts a login and answers a check: `SELECT 1` by default, or "this
 /// table exists" ([`table_exists`](Self::table_exists)) and "this query returns a row"
@@ -83,105 +78,57 @@ use crate::support::db_settings::{Source, parse_address};
 #[derive(Debug)]
 pub struct PostgresWait {
     name: String,
-    spec: ConnectSpec,
+    spec: ConnectSpec<Postgres>,
     checks: Vec<Check>,
     wait_for_database: bool,
 }
 
-#[derive(Debug, Clone)]
-enum Check {
-    TableExists(String),
-    QueryReturnsRow(String),
-}
-
-connection_builder!(PostgresWait, "postgres", "Waits for");
+postgres_builder!(
+    PostgresWait,
+    "postgres",
+    "Waits for",
+    checks(
+        "`schema.name` or a name found on the search path, quoted as in SQL",
+        "public.orders",
+        "`3D000`"
+    )
+);
 
 impl PostgresWait {
-    fn with_origin(origin: Origin) -> Self {
-        let spec = ConnectSpec::new(origin);
+    fn with_spec(name: String, spec: ConnectSpec<Postgres>) -> Self {
         Self {
-            name: format!("postgres {}", spec.display()),
+            name,
             spec,
             checks: Vec::new(),
             wait_for_database: false,
         }
     }
+}
 
-    /// Also waits until relation `name` (a table, view, ...; `schema.name` or a name found on
-    /// the search path, quoted as in SQL) exists.
-    ///
-    /// ```
-    /// let wait = init_steps::postgres::PostgresWait::new("db").table_exists("public.orders");
-    /// ```
-    #[must_use]
-    pub fn table_exists(mut self, name: impl Into<String>) -> Self {
-        self.checks.push(Check::TableExists(name.into()));
-        self
-    }
-
-    /// Also waits until `sql` (one statement) returns at least one row; a table or column it
-    /// names that does not exist yet counts as "not yet".
-    ///
-    /// ```
-    /// let wait = init_steps::postgres::PostgresWait::new("db")
-    ///     .query_returns_row("SELECT 1 FROM schema_version WHERE version >= 7");
-    /// ```
-    #[must_use]
-    pub fn query_returns_row(mut self, sql: impl Into<String>) -> Self {
-        self.checks.push(Check::QueryReturnsRow(sql.into()));
-        self
-    }
-
-    /// Waits for the database to be created, instead of failing at once when it does not
-    /// exist (`3D000`).
-    ///
-    /// ```
-    /// let wait = init_steps::postgres::PostgresWait::new("db").database("orders").wait_for_database();
-    /// ```
-    #[must_use]
-    pub fn wait_for_database(mut self) -> Self {
-        self.wait_for_database = true;
-        self
-    }
-
-    async fn check(&self, client: &Client) -> Result<(), StepError> {
-        let what = self.name.as_str();
-        if self.checks.is_empty() {
-            client
-                .simple_query("SELECT 1")
-                .await
-                .map_err(|e| classify(what, e, false))?;
-        }
-        for check in &self.checks {
-            match check {
-                Check::TableExists(table) => {
-                    let row = client
-                        .query_one("SELECT to_regclass($1) IS NOT NULL", &[table])
-                        .await
-                        .map_err(|e| classify(&format!("{what}: table {table}"), e, false))?;
-                    let exists: bool = row.try_get(0).map_err(|e| {
-                        StepError::permanent(format!("{what}: table {table}")).with_source(e)
-                    })?;
-                    if !exists {
-                        return Err(StepError::transient(format!(
-                            "{what}: table {table} does not exist yet"
-                        )));
-                    }
-                }
-                Check::QueryReturnsRow(sql) => {
-                    let rows = client
-                        .query(sql.as_str(), &[])
-                        .await
-                        .map_err(|e| classify(&format!("{what}: check query"), e, false))?;
-                    if rows.is_empty() {
-                        return Err(StepError::transient(format!(
-                            "{what}: check query returned no row yet"
-                        )));
-                    }
-                }
-            }
-        }
+/// The checks over tokio-postgres; a missing table or column is transient ([`classify`]).
+impl CheckClient for Client {
+    async fn select_one(&mut self, what: &str) -> Result<(), StepError> {
+        self.simple_query("SELECT 1")
+            .await
+            .map_err(|e| classify(what, e, false))?;
         Ok(())
+    }
+
+    async fn table_exists(&mut self, what: &str, table: &str) -> Result<bool, StepError> {
+        let row = self
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .await
+            .map_err(|e| classify(what, e, false))?;
+        row.try_get(0)
+            .map_err(|e| StepError::permanent(what).with_source(e))
+    }
+
+    async fn returns_row(&mut self, what: &str, sql: &str) -> Result<bool, StepError> {
+        let rows = self
+            .query(sql, &[])
+            .await
+            .map_err(|e| classify(what, e, false))?;
+        Ok(!rows.is_empty())
     }
 }
 
@@ -201,24 +148,15 @@ impl Step for PostgresWait {
 
     fn validate(&self, cx: &ValidateContext<'_>) -> Result<(), StepError> {
         self.spec.resolve_env(&self.name, &|key| cx.env(key))?;
-        for check in &self.checks {
-            let (what, text) = match check {
-                Check::TableExists(table) => ("table name", table),
-                Check::QueryReturnsRow(sql) => ("check query", sql),
-            };
-            if text.trim().is_empty() {
+        validate_checks(&self.name, &self.checks, |table| {
+            if table.trim().is_empty() {
                 return Err(StepError::invalid(format!(
-                    "{}: empty {what}: expected {}",
-                    self.name,
-                    if what == "table name" {
-                        "a table such as public.orders"
-                    } else {
-                        "one SQL statement"
-                    }
+                    "{}: empty table name: expected a table such as public.orders",
+                    self.name
                 )));
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn policy(&self) -> Policy {
@@ -227,9 +165,10 @@ impl Step for PostgresWait {
 
     async fn run(&self, ctx: &Context) -> Result<(), StepError> {
         let settings = self.spec.resolve_run(&self.name, ctx)?;
-        let (client, mut driver) =
+        let (mut client, mut driver) =
             session::connect(&self.name, &settings, None, self.wait_for_database).await?;
-        let outcome = driver.run(&self.name, self.check(&client)).await;
+        let checks = run_checks(&self.name, &self.checks, &mut client);
+        let outcome = driver.run(&self.name, checks).await;
         driver.close(client).await;
         outcome
     }

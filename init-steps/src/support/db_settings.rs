@@ -1,10 +1,14 @@
 //! What the database families share about where they connect and as whom: a password that
 //! `Debug` never shows, where a user name or password comes from (code, the environment, a
-//! published value), `host[:port]` addresses and the percent-decoding of URL parts.
+//! published value), `host[:port]` addresses, the percent-decoding of URL parts and the checks
+//! of a connection's TLS settings and timeout.
 
 use std::fmt;
+use std::time::Duration;
 
 use init_core::{Context, Reference, StepError, ValuePath};
+
+use super::db_tls::TlsMode;
 
 /// A password: never shown by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
@@ -70,6 +74,25 @@ pub(crate) fn connection_reads(
         }
     }
     reads
+}
+
+/// Checks a connection's transport settings: a CA file only with [`TlsMode::VerifyFull`], a
+/// connect timeout above zero. The message does not name the step.
+pub(crate) fn check_transport(
+    tls: TlsMode,
+    has_ca_file: bool,
+    connect_timeout: Duration,
+) -> Result<(), String> {
+    if has_ca_file && tls != TlsMode::VerifyFull {
+        return Err(format!(
+            "a ca file needs tls mode verify-full, not {}",
+            tls.as_str()
+        ));
+    }
+    if connect_timeout.is_zero() {
+        return Err("connect timeout 0s: expected a duration greater than zero".to_owned());
+    }
+    Ok(())
 }
 
 /// `host`, `host:port` or `[v6]:port`; `default_port` when none is given.

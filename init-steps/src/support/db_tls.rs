@@ -1,6 +1,8 @@
 //! TLS for the database families: the [`TlsMode`] a step asks for, and the rustls client
 //! configuration it makes (ring provider, no OpenSSL).
 
+#[cfg(any(feature = "mysql", feature = "redis"))]
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -198,4 +200,21 @@ pub(crate) fn find_tls_error<'a>(
         next = e.source();
     }
     None
+}
+
+/// A socket error of a database connection named `what`: a TLS failure inside it is permanent
+/// (`what: tls`), a refused connection transient at the wait cadence, the rest transient on the
+/// policy's backoff.
+#[cfg(any(feature = "mysql", feature = "redis"))]
+pub(crate) fn classify_io(what: &str, error: io::Error) -> StepError {
+    if find_tls_error(&error).is_some() {
+        return StepError::permanent(format!("{what}: tls")).with_source(error);
+    }
+    let refused = error.kind() == io::ErrorKind::ConnectionRefused;
+    let step = StepError::transient(what).with_source(error);
+    if refused {
+        step.with_wait_cadence()
+    } else {
+        step
+    }
 }

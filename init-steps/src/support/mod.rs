@@ -5,7 +5,11 @@
 //! | [`atomic`] | a file replaced whole or not at all (temp file, fsync, rename), swept temp files | every family that writes files |
 //! | [`atomic_set`] | several files replaced as one (a certificate with its key) | `vault` |
 //! | [`civil_date`] | a Unix time as a calendar date, for messages | `vault` |
-//! | [`db_settings`] | passwords, credential sources, `host:port` and URL parts of a database | `postgres`, `mysql` |
+//! | [`db_builder`] | the constructors and connection setters of an SQL database step (a macro) | `postgres`, `mysql` |
+//! | [`db_check`] | an SQL wait step's checks (`SELECT 1`, a table, a query) | `postgres`, `mysql` |
+//! | [`db_credentials`] | the credential setters of a database step (a macro) | `postgres`, `mysql`, `redis` |
+//! | [`db_connect`] | where an SQL database step connects and as whom, for each dialect | `postgres`, `mysql` |
+//! | [`db_settings`] | passwords, credential sources, `host:port` and URL parts of a database, TLS and timeout checks | `postgres`, `mysql`, `redis` |
 //! | [`db_tls`] | TLS modes and rustls configuration for database connections | `postgres`, `mysql`, `redis` |
 //! | [`file_output`] | the file a step writes: mode, owner, the secret default, the write; its setters | every family that writes files |
 //! | [`hex`] | lowercase hex of a digest | `template`, `download` |
@@ -21,6 +25,16 @@ pub(crate) mod atomic_set;
 #[cfg(feature = "vault")]
 pub(crate) mod civil_date;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod db_builder;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod db_check;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod db_connect;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+pub(crate) mod db_credentials;
+// A redis-only build uses its credentials and checks, not its addresses and URL parts.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) mod db_settings;
 #[cfg(feature = "internal-file-output")]
 #[allow(dead_code)] // Each family uses part of it.
