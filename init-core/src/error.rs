@@ -197,6 +197,7 @@ impl StepError {
     /// assert!(err.at_wait_cadence());
     /// assert_eq!(err.poll_after(), None);
     /// ```
+    #[must_use]
     pub fn with_wait_cadence(mut self) -> Self {
         self.poll = Some(Poll::WaitCadence);
         self

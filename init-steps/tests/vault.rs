@@ -1195,7 +1195,7 @@ async fn pki_issue_for_a_name_the_role_does_not_allow_is_permanent() {
         .publish("tls")
         .retry(fast());
     let line = run_alone(issue, &env_for(&double, &[("VAULT_TOKEN", ROOT_TOKEN)])).await;
-    assert_eq!(line.name, "vault-pki:pki_int/web");
+    assert_eq!(line.name, "vault-pki pki_int/web");
     assert_eq!(line.attempts, 1);
     assert_eq!(
         line.error.as_deref(),
@@ -1400,7 +1400,7 @@ async fn a_bad_vault_addr_fails_validation_before_the_wait_before_it_runs() {
         assert_eq!(
             error,
             format!(
-                "step \"vault-kv:secret/orders/db\": {kind}: expected an http or https URL such \
+                "step \"vault-kv secret/orders/db\": {kind}: expected an http or https URL such \
                  as https://vault.vault:8200"
             )
         );

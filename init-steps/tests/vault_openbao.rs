@@ -994,7 +994,7 @@ async fn pki_issue_writes_a_certificate_that_verifies_against_the_chain_with_its
         .await;
     drop(guard);
     assert!(report.is_success(), "{report:?}");
-    assert!(report.step(&format!("vault-pki:{mount}/orders")).is_some());
+    assert!(report.step(&format!("vault-pki {mount}/orders")).is_some());
 
     let cert = std::fs::read_to_string(tls.join("tls.crt")).unwrap();
     let key = std::fs::read_to_string(tls.join("tls.key")).unwrap();

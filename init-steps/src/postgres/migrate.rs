@@ -80,7 +80,7 @@ const LOCK_SQL: &str = "SELECT pg_advisory_lock(('x' || substr(md5($1), 1, 16)):
 /// | connection | as [`PostgresWait`](super::PostgresWait) (port 5432, `PG*` variables) |
 /// | history table | `refinery_schema_history` |
 /// | lock timeout, statement timeout | the server's (none unless configured) |
-/// | name | `migrate postgres ` and the server, e.g. `migrate postgres db:5432` |
+/// | name | `postgres-migrate ` and the server, e.g. `postgres-migrate db:5432` |
 ///
 /// # Examples
 ///
@@ -112,7 +112,7 @@ pub struct PostgresMigrate {
     statement_timeout: Option<Duration>,
 }
 
-postgres_builder!(PostgresMigrate, "migrate postgres", "Migrates");
+postgres_builder!(PostgresMigrate, "postgres-migrate", "Migrates");
 
 impl PostgresMigrate {
     fn with_spec(name: String, spec: ConnectSpec<Postgres>) -> Self {
@@ -418,7 +418,7 @@ mod tests {
         assert!(err.is_invalid());
         assert_eq!(
             err.to_string(),
-            "migrate postgres db:5432: no migrations: expected dir(\"/migrations\") or embedded([..])"
+            "postgres-migrate db:5432: no migrations: expected dir(\"/migrations\") or embedded([..])"
         );
     }
 

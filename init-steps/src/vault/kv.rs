@@ -41,7 +41,7 @@ enum Engine {
 ///
 /// # Default
 ///
-/// The latest version; every field; file mode `0o600`; step name `vault-kv:<mount>/<path>`.
+/// The latest version; every field; file mode `0o600`; step name `vault-kv <mount>/<path>`.
 ///
 /// # Errors (at run time)
 ///
@@ -60,7 +60,7 @@ enum Engine {
 ///     .publish_secret("db")
 ///     .write_field("password", "/secrets/db-password")
 ///     .write_env("/secrets/db.env");
-/// assert_eq!(read.name(), "vault-kv:secret/orders/db");
+/// assert_eq!(read.name(), "vault-kv secret/orders/db");
 /// assert!(read.validate(&init_core::ValidateContext::process()).is_ok());
 ///
 /// // KV version 1 has no versions.
@@ -101,7 +101,7 @@ impl KvRead {
 
     fn new(engine: Engine, mount: String, path: String) -> Self {
         let name = format!(
-            "vault-kv:{}/{}",
+            "vault-kv {}/{}",
             mount.trim_matches('/'),
             path.trim_matches('/')
         );

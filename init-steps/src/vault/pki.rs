@@ -40,7 +40,7 @@ const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// # Default
 ///
 /// Mount `pki`; the role's TTL; certificate and chain files mode `0o644`, the key `0o600`;
-/// step name `vault-pki:<mount>/<role>`.
+/// step name `vault-pki <mount>/<role>`.
 ///
 /// # Examples
 ///
@@ -57,7 +57,7 @@ const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 ///     .private_key_file("/tls/tls.key")
 ///     .ca_chain_file("/tls/ca.crt")
 ///     .publish("tls");
-/// assert_eq!(issue.name(), "vault-pki:pki/orders");
+/// assert_eq!(issue.name(), "vault-pki pki/orders");
 /// assert!(issue.validate(&init_core::ValidateContext::process()).is_ok());
 /// ```
 #[derive(Debug, Clone)]
@@ -249,10 +249,10 @@ impl PkiIssue {
     }
 }
 
-/// `vault-pki:<mount>/<role>`.
+/// `vault-pki <mount>/<role>`.
 fn step_name(mount: &str, role: &str) -> String {
     format!(
-        "vault-pki:{}/{}",
+        "vault-pki {}/{}",
         mount.trim_matches('/'),
         role.trim_matches('/')
     )

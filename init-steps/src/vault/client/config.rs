@@ -58,7 +58,7 @@ use crate::support::http_client::{self, Pem, TlsOptions};
 /// let plan = Plan::new("orders-init")
 ///     .step(Vault::from_env().kubernetes_login("orders"))
 ///     .step(KvRead::v2("secret", "orders/db").publish_secret("db"));
-/// assert_eq!(plan.step_names(), ["vault-login", "vault-kv:secret/orders/db"]);
+/// assert_eq!(plan.step_names(), ["vault-login", "vault-kv secret/orders/db"]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vault {
