@@ -161,20 +161,26 @@ impl RedisWait {
         }
     }
 
-    /// The arguments of `AUTH` (`[user] password`; empty: no `AUTH`), from the environment
-    /// alone at validation (`ctx` `None`: a published value is not known yet) or for one
-    /// attempt, which registers the password as a secret.
+    /// The arguments of `AUTH` (`[user] password`; empty without a password: no `AUTH`), from
+    /// the environment alone at validation (`ctx` `None`: a published value is not known yet)
+    /// or for one attempt, which registers the password as a secret.
     fn credentials(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
         ctx: Option<&Context>,
     ) -> Result<Vec<String>, StepError> {
+        let Some(password) = &self.password else {
+            return Ok(Vec::new());
+        };
         let mut auth = Vec::new();
-        for source in [&self.user, &self.password].into_iter().flatten() {
-            auth.extend(lookup(&self.name, source, env, ctx)?);
+        if let Some(user) = &self.user {
+            auth.extend(lookup(&self.name, user, env, ctx)?);
         }
-        if let (Some(ctx), Some(password)) = (ctx, auth.last()) {
-            ctx.register_secret(password);
+        if let Some(password) = lookup(&self.name, password, env, ctx)? {
+            if let Some(ctx) = ctx {
+                ctx.register_secret(&password);
+            }
+            auth.push(password);
         }
         Ok(auth)
     }
