@@ -688,7 +688,7 @@ async fn insecure_skips_verification_when_asked() {
 
     assert!(report.is_success(), "{report:?}");
     let warning = format!(
-        "WARN init_steps::http_client: message=GET https://{addr}/: TLS certificate verification is OFF (insecure)"
+        "WARN init_steps::support::http_client: message=GET https://{addr}/: TLS certificate verification is OFF (insecure)"
     );
     assert!(logs.text().contains(&warning), "{}", logs.text());
 }
