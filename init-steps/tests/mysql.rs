@@ -6,12 +6,15 @@
 
 #[path = "support/logs.rs"]
 mod logs;
+#[path = "support/tls_server.rs"]
+mod tls_server;
 
 use std::time::Duration;
 
 use init_core::{Context, Plan, Report, Retry, Step, StepExt, StepStatus, ValidateContext};
 use init_steps::mysql::{MysqlWait, TlsMode};
 use test_servers::{MariaDb, mariadb};
+use tls_server::TestCa;
 
 async fn run(step: impl Step + 'static) -> Report {
     Plan::new("test").step(step).run(&Context::new()).await
@@ -291,11 +294,7 @@ async fn verify_full_with_a_wrong_ca_fails_permanently() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let other_ca = dir.path().join("other-ca.pem");
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let key = rcgen::KeyPair::generate().unwrap();
-    std::fs::write(&other_ca, params.self_signed(&key).unwrap().pem()).unwrap();
+    let other_ca = TestCa::new("other ca").write(dir.path(), "other-ca");
     let wait = MysqlWait::url(db.url("mysql"))
         .tls(TlsMode::VerifyFull)
         .ca_file(&other_ca);

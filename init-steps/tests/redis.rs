@@ -3,11 +3,15 @@
 //! with the right and a wrong CA, `require`), and the password kept out of errors.
 #![cfg(feature = "redis")]
 
+#[path = "support/tls_server.rs"]
+mod tls_server;
+
 use std::time::Duration;
 
 use init_core::{Context, Plan, Step, StepExt, StepStatus, ValidateContext};
 use init_steps::redis::{RedisWait, TlsMode};
 use test_servers::{Redis, redis};
+use tls_server::TestCa;
 
 #[tokio::test]
 async fn the_default_password_gets_pong() {
@@ -158,11 +162,7 @@ async fn verify_full_with_a_wrong_ca_fails_permanently_after_one_attempt() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let other_ca = dir.path().join("other-ca.pem");
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let key = rcgen::KeyPair::generate().unwrap();
-    std::fs::write(&other_ca, params.self_signed(&key).unwrap().pem()).unwrap();
+    let other_ca = TestCa::new("other ca").write(dir.path(), "other-ca");
     let (wait, ctx) = over_tls(&server);
 
     let report = Plan::new("t")
