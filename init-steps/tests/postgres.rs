@@ -90,6 +90,49 @@ async fn a_missing_database_is_permanent_after_one_attempt() {
     );
 }
 
+/// `53300` too_many_connections, shown for real: a role whose `CONNECTION LIMIT` is 0 is refused
+/// with it (<https://www.postgresql.org/docs/15/sql-createrole.html>), a limit that a DBA (or
+/// the connections going away) lifts, so the wait tries again instead of failing at once.
+#[tokio::test]
+async fn too_many_connections_is_transient_and_tried_again() {
+    let Some(pg) = postgres() else { return };
+    pg.query(
+        "postgres",
+        "DROP ROLE IF EXISTS no_slots_role; \
+         CREATE ROLE no_slots_role LOGIN PASSWORD 'no-slots-password-1' CONNECTION LIMIT 0",
+    )
+    .unwrap();
+    let ctx = Context::with_env([("NO_SLOTS_PASSWORD", "no-slots-password-1")]);
+    let wait = PostgresWait::new(pg.addr())
+        .database("postgres")
+        .user("no_slots_role")
+        .password_from_env("NO_SLOTS_PASSWORD")
+        .retry(
+            Retry::new()
+                .with_initial_delay(Duration::from_millis(10))
+                .with_max_attempts(3),
+        );
+
+    let report = run_with(&ctx, wait).await;
+
+    assert_eq!(report.steps[0].status, StepStatus::Failed);
+    assert_eq!(report.steps[0].attempts, 3, "{}", error(&report));
+    assert!(
+        error(&report).contains("too many connections for role \"no_slots_role\" (53300)"),
+        "{}",
+        error(&report)
+    );
+
+    pg.query("postgres", "ALTER ROLE no_slots_role CONNECTION LIMIT -1")
+        .unwrap();
+    let wait = PostgresWait::new(pg.addr())
+        .database("postgres")
+        .user("no_slots_role")
+        .password_from_env("NO_SLOTS_PASSWORD");
+    let report = run_with(&ctx, wait.timeout(Duration::from_secs(30))).await;
+    assert!(report.is_success(), "{report:?}");
+}
+
 #[tokio::test]
 async fn wait_for_database_succeeds_once_the_database_is_created() {
     let Some(pg) = postgres() else { return };
