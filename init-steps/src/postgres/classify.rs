@@ -49,7 +49,7 @@ pub(crate) fn classify(
         // A certificate that does not verify, or a handshake that fails: the same next time.
         return StepError::permanent(what).with_source(error);
     }
-    let io_kind = io_kind(&error);
+    let io_kind = crate::support::error_chain::io_kind(&error);
     if io_kind == Some(io::ErrorKind::ConnectionRefused) {
         return StepError::transient(what)
             .with_source(error)
@@ -68,17 +68,6 @@ pub(crate) fn classify(
         ErrorClass::Transient
     };
     StepError::with_class(class, what).with_source(error)
-}
-
-fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return Some(io.kind());
-        }
-        next = e.source();
-    }
-    None
 }
 
 #[cfg(test)]

@@ -185,21 +185,7 @@ impl ServerCertVerifier for AnyCertificate {
 pub(crate) fn find_tls_error<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a rustls::Error> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(tls) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        next = e.source();
-    }
-    None
+    crate::support::error_chain::find(error)
 }
 
 /// A socket error of a database connection named `what`: a TLS failure inside it is permanent

@@ -11,6 +11,7 @@
 //! | [`db_connect`] | where an SQL database step connects and as whom, for each dialect | `postgres`, `mysql` |
 //! | [`db_settings`] | passwords, credential sources, `host:port` and URL parts of a database, TLS and timeout checks | `postgres`, `mysql`, `redis` |
 //! | [`db_tls`] | TLS modes and rustls configuration for database connections | `postgres`, `mysql`, `redis` |
+//! | [`error_chain`] | a given error (rustls', an `io::Error`) found in an error's `source()` chain | `http`, the databases |
 //! | [`file_output`] | the file a step writes: mode, owner, the secret default, the write; its setters | every family that writes files |
 //! | [`hex`] | lowercase hex of a digest | `template`, `download` |
 //! | [`http_client`] | the HTTP client, its failures and status errors | `http`, `vault`, `download` |
@@ -36,6 +37,13 @@ pub(crate) mod db_credentials;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) mod db_settings;
+#[cfg(any(
+    feature = "http",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
+))]
+pub(crate) mod error_chain;
 #[cfg(feature = "internal-file-output")]
 #[allow(dead_code)] // Each family uses part of it.
 // The internal feature alone: no step uses the setter macro.

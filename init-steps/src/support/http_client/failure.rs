@@ -8,6 +8,7 @@ use std::time::Duration;
 use init_core::StepError;
 
 use super::Family;
+use crate::support::error_chain;
 
 /// Classifies a failed request for a step of `family` (see the table in the module
 /// documentation). `what` names the target (a URL without credentials).
@@ -40,7 +41,7 @@ pub(crate) fn classify_error(err: reqwest::Error, family: Family, what: &str) ->
     if err.is_timeout() {
         return StepError::transient(format!("{what}: timed out")).with_source(err);
     }
-    let refused = match io_kind(&err) {
+    let refused = match error_chain::io_kind(&err) {
         Some(std::io::ErrorKind::ConnectionRefused) => Some("connection refused"),
         Some(std::io::ErrorKind::ConnectionReset) => Some("connection reset"),
         _ => None,
@@ -55,17 +56,6 @@ pub(crate) fn classify_error(err: reqwest::Error, family: Family, what: &str) ->
         what.to_owned()
     };
     StepError::transient(message).with_source(err)
-}
-
-fn io_kind(err: &(dyn StdError + 'static)) -> Option<std::io::ErrorKind> {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        next = e.source();
-    }
-    None
 }
 
 /// How far in the future a certificate's `not_before` may be for a retry to wait for it; past
@@ -116,32 +106,16 @@ impl TlsFailure {
 
 /// A rustls certificate error anywhere in the chain, described for people.
 fn find_tls_error(err: &(dyn StdError + 'static)) -> Option<TlsFailure> {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        // An io::Error's `source()` skips the error it wraps (it returns that error's source),
-        // and hyper-util wraps tokio-rustls' io::Error in another one: look inside each.
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            next = Some(inner as &(dyn StdError + 'static));
-            continue;
+    match error_chain::find::<rustls::Error>(err)? {
+        rustls::Error::InvalidCertificate(cert) => Some(describe_certificate_error(cert)),
+        rustls::Error::NoCertificatesPresented => {
+            Some(TlsFailure::person("the server presented no certificate"))
         }
-        if let Some(rustls_error) = e.downcast_ref::<rustls::Error>() {
-            return match rustls_error {
-                rustls::Error::InvalidCertificate(cert) => Some(describe_certificate_error(cert)),
-                rustls::Error::NoCertificatesPresented => {
-                    Some(TlsFailure::person("the server presented no certificate"))
-                }
-                rustls::Error::AlertReceived(alert) => {
-                    describe_client_certificate_alert(*alert).map(TlsFailure::person)
-                }
-                _ => None,
-            };
+        rustls::Error::AlertReceived(alert) => {
+            describe_client_certificate_alert(*alert).map(TlsFailure::person)
         }
-        next = e.source();
+        _ => None,
     }
-    None
 }
 
 /// A fatal alert by which the server refuses our client certificate (mTLS); other alerts are
