@@ -2,6 +2,13 @@
 //! a `WriteFile` or a `CaBundle` reads, or in a key of what a `KvRead` publishes, is exit 2
 //! before any step runs, with the exact message and the closest name. Validation never
 //! contacts Vault (the address is a closed port).
+// Each section needs its family; without any of them there is nothing to check here.
+#![cfg(any(
+    feature = "command",
+    feature = "fs",
+    feature = "certs",
+    all(feature = "postgres", feature = "redis")
+))]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
