@@ -45,6 +45,33 @@ async fn an_acl_user_logs_in_with_its_password_from_a_published_value() {
 }
 
 #[tokio::test]
+async fn an_acl_user_and_password_both_from_published_values_log_in() {
+    let Some(server) = redis() else { return };
+    let ctx = Context::new();
+    ctx.publish_secret(
+        "cache",
+        serde_json::json!({"user": server.acl_user(), "password": server.acl_password()}),
+    );
+    let wait = RedisWait::new(server.addr())
+        .user_from_value("cache.user")
+        .password_from_value("cache.password");
+    let reads: Vec<String> = wait.reads().iter().map(ToString::to_string).collect();
+
+    let result = wait.run(&ctx).await;
+
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(reads, ["values.cache.user", "values.cache.password"]);
+    // A user nobody published fails the step, naming the path.
+    let missing = RedisWait::new(server.addr())
+        .user_from_value("cache.nobody")
+        .password_from_value("cache.password")
+        .run(&ctx)
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("cache.nobody"), "{missing}");
+}
+
+#[tokio::test]
 async fn a_wrong_password_is_permanent_after_one_attempt_and_never_shown() {
     let Some(server) = redis() else { return };
     let ctx = Context::with_env([("REDIS_PASSWORD", "wrong-redis-password")]);
