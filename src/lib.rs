@@ -70,17 +70,14 @@ family!("vault": init_steps::vault::{
 family!("download": init_steps::download::Download);
 family!("command": init_steps::command::Command);
 family!("certs": init_steps::certs::{CaBundle, Expired});
-family!("postgres": init_steps::postgres::{PostgresWait, TlsMode});
+family!("postgres": init_steps::postgres::PostgresWait);
 family!("mysql": init_steps::mysql::MysqlWait);
 family!("postgres-migrate": init_steps::postgres::PostgresMigrate);
 family!("redis": init_steps::redis::RedisWait);
-/// The same `TlsMode` as `postgres`'s, for a build with `mysql` but not `postgres`.
-#[cfg(all(feature = "mysql", not(feature = "postgres")))]
-#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "mysql", feature = "redis")))
+)]
 #[doc(inline)]
-pub use init_steps::mysql::TlsMode;
-/// The same `TlsMode` as `postgres`'s, for a `redis` build without `postgres` or `mysql`.
-#[cfg(all(feature = "redis", not(any(feature = "postgres", feature = "mysql"))))]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-#[doc(inline)]
-pub use init_steps::redis::TlsMode;
+pub use init_steps::TlsMode;

@@ -69,3 +69,8 @@ pub mod tcp;
 pub mod template;
 #[cfg(feature = "vault")]
 pub mod vault;
+
+/// How a database step uses TLS: one type for `postgres`, `mysql` and `redis` (each family's
+/// module re-exports it too).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+pub use support::db_tls::TlsMode;
