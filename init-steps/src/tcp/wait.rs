@@ -256,7 +256,9 @@ mod tests {
         wait.resolved.looked_up_at(0)
     }
 
-    #[tokio::test]
+    // The paused clock: the lookup's age is tokio time, so the sleep past the reuse window is
+    // instant and exact.
+    #[tokio::test(start_paused = true)]
     async fn a_lookup_is_reused_for_a_second_while_the_port_refuses() {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = probe.local_addr().unwrap().port();
