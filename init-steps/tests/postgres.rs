@@ -6,6 +6,8 @@
 
 #[path = "support/logs.rs"]
 mod logs;
+#[path = "support/refusing_port.rs"]
+mod refusing_port;
 #[path = "support/tls_server.rs"]
 mod tls_server;
 
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use init_core::{Context, Plan, Report, Retry, Step, StepExt, StepStatus, ValidateContext};
 use init_steps::postgres::{PostgresWait, TlsMode};
+use refusing_port::RefusingPort;
 use test_servers::{Postgres, postgres};
 use tls_server::TestCa;
 
@@ -187,9 +190,8 @@ async fn a_server_started_after_the_wait_began_is_noticed() {
 
 #[tokio::test]
 async fn a_refused_connection_asks_for_the_fast_cadence() {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
+    let refusing = RefusingPort::new();
+    let port = refusing.port;
     let wait = PostgresWait::new(format!("127.0.0.1:{port}"));
 
     let err = wait.run(&Context::new()).await.unwrap_err();

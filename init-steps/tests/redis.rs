@@ -3,6 +3,8 @@
 //! with the right and a wrong CA, `require`), and the password kept out of errors.
 #![cfg(feature = "redis")]
 
+#[path = "support/refusing_port.rs"]
+mod refusing_port;
 #[path = "support/tls_server.rs"]
 mod tls_server;
 
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use init_core::{Context, Plan, Step, StepExt, StepStatus, ValidateContext};
 use init_steps::redis::{RedisWait, TlsMode};
+use refusing_port::RefusingPort;
 use test_servers::{Redis, redis};
 use tls_server::TestCa;
 
@@ -126,9 +129,8 @@ async fn key_exists_waits_until_the_key_is_set() {
 
 #[tokio::test]
 async fn a_refused_connection_asks_for_the_wait_cadence() {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
+    let refusing = RefusingPort::new();
+    let port = refusing.port;
 
     let err = RedisWait::new(format!("127.0.0.1:{port}"))
         .run(&Context::new())
